@@ -1,0 +1,93 @@
+/**
+ * Stable machine-readable codes of {@link FreezeguardError}. Match on `code`, never on
+ * the message text.
+ */
+export type FreezeguardErrorCode =
+  | 'ERR_BAD_OPTION'
+  | 'ERR_BAD_DOCUMENT'
+  | 'ERR_IMDS_HTTP'
+  | 'ERR_IMDS_UNREACHABLE'
+  | 'ERR_IMDS_TIMEOUT'
+  | 'ERR_BODY_TOO_LARGE'
+  | 'ERR_PARTICIPANT_FAILED'
+  | 'ERR_PARTICIPANT_TIMEOUT'
+  | 'ERR_CLOCK_SYNC'
+  | 'ERR_STOPPED';
+
+/**
+ * The one error class every freezeguard package throws or reports.
+ *
+ * @example
+ * ```ts
+ * try { parseScheduledEventsDocument(text); }
+ * catch (err) { if (err instanceof FreezeguardError && err.code === 'ERR_BAD_DOCUMENT') … }
+ * ```
+ */
+export class FreezeguardError extends Error {
+  override readonly name = 'FreezeguardError';
+  readonly code: FreezeguardErrorCode;
+  /** Extra facts for logs (HTTP status, option name…); always JSON-serialisable. */
+  readonly details: Readonly<Record<string, unknown>>;
+
+  constructor(
+    code: FreezeguardErrorCode,
+    message: string,
+    options: { cause?: unknown; details?: Record<string, unknown> } = {},
+  ) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.code = code;
+    this.details = options.details ?? {};
+  }
+
+  /** A plain object for `status()` and structured logs. */
+  toJSON(): { name: string; code: FreezeguardErrorCode; message: string } {
+    return { name: this.name, code: this.code, message: this.message };
+  }
+}
+
+/**
+ * Throws `ERR_BAD_OPTION` naming the option: used by every package to check its
+ * invariants at construction time.
+ *
+ * @example
+ * ```ts
+ * assertOption(ms > 0, 'pollIntervalMs', 'must be a positive number', ms);
+ * ```
+ */
+export function assertOption(
+  condition: unknown,
+  option: string,
+  requirement: string,
+  value?: unknown,
+): asserts condition {
+  if (!condition) {
+    throw new FreezeguardError(
+      'ERR_BAD_OPTION',
+      `Invalid option \`${option}\`: ${requirement} (got ${describe(value)})`,
+      { details: { option } },
+    );
+  }
+}
+
+function describe(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value);
+  if (typeof value === 'number' || typeof value === 'boolean' || value == null) {
+    return String(value);
+  }
+  return typeof value;
+}
+
+/** Coerces anything thrown into an `Error` so logs and `status()` have a message. */
+export function toError(value: unknown): Error {
+  if (value instanceof Error) return value;
+  return new Error(typeof value === 'string' ? value : `non-error thrown: ${String(value)}`);
+}
+
+/** `{ name, code?, message }` of any thrown value, for JSON status output. */
+export function errorSummary(value: unknown): { name: string; code?: string; message: string } {
+  const err = toError(value);
+  const code = (err as { code?: unknown }).code;
+  return typeof code === 'string'
+    ? { name: err.name, code, message: err.message }
+    : { name: err.name, message: err.message };
+}

@@ -1,0 +1,72 @@
+/**
+ * @freezeguard/core — watch cloud maintenance events and drive a prepare → freeze →
+ * resume lifecycle that framework adapters plug into.
+ *
+ * @example
+ * ```ts
+ * import { createGuard } from '@freezeguard/core';
+ * const guard = createGuard();
+ * await guard.start();
+ * ```
+ *
+ * @module
+ */
+export {
+  type AzureScheduledEventsOptions,
+  azureScheduledEvents,
+  defaultImdsEndpoint,
+  MIN_REQUEST_SPACING_MS,
+} from './azure.js';
+export {
+  type Clock,
+  sleep,
+  systemClock,
+  systemTimers,
+  type TimerHandle,
+  type Timers,
+} from './clock.js';
+export { awaitClockSync, type ClockSyncOptions, type ClockSyncResult } from './clock-sync.js';
+export {
+  type EventStatus,
+  type EventType,
+  isShutdownEvent,
+  KNOWN_EVENT_TYPES,
+  type KnownEventType,
+  parseNotBefore,
+  parseScheduledEventsDocument,
+  type ScheduledEvent,
+  type ScheduledEventsDocument,
+} from './document.js';
+export {
+  assertOption,
+  errorSummary,
+  FreezeguardError,
+  type FreezeguardErrorCode,
+  toError,
+} from './errors.js';
+export {
+  type ApprovalPolicy,
+  type CallOutcome,
+  createGuard,
+  type EventReport,
+  type Guard,
+  type GuardEventName,
+  type GuardEvents,
+  type GuardOptions,
+  type GuardState,
+  type GuardStatus,
+  type Participant,
+  PHASES,
+  type Phase,
+  type PrepareContext,
+  type ResumeContext,
+  type ResumeWhen,
+} from './guard.js';
+export { createConsoleLogger, type Logger, type LogLevel, silentLogger } from './logger.js';
+export {
+  createPauseDetector,
+  type PauseDetectorOptions,
+  type PauseInfo,
+  type PauseSignal,
+} from './pause.js';
+export type { MaintenanceSource, SourceContext, SourceHealth } from './source.js';

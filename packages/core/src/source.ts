@@ -1,0 +1,51 @@
+import type { Clock, Timers } from './clock.js';
+import type { ScheduledEventsDocument } from './document.js';
+import type { FreezeguardError } from './errors.js';
+import type { Logger } from './logger.js';
+
+/** How a maintenance source has been doing; part of `guard.status()`. */
+export interface SourceHealth {
+  /** Wall-clock ms of the last good answer, or null. */
+  readonly lastSuccessAt: number | null;
+  readonly lastErrorAt: number | null;
+  readonly lastError: { readonly code: string; readonly message: string } | null;
+  /** Failures since the last good answer; 0 when healthy. */
+  readonly consecutiveFailures: number;
+  /** Every HTTP request made, retries and approvals included. */
+  readonly requests: number;
+}
+
+/** What a guard hands its source on `start()`. */
+export interface SourceContext {
+  readonly logger: Logger;
+  readonly clock: Clock;
+  readonly timers: Timers;
+  /** Called with every document read (also when unchanged). */
+  onDocument(document: ScheduledEventsDocument): void;
+  /** Called on every failed read; `streak` counts failures in a row, from 1. */
+  onError(error: FreezeguardError, streak: number): void;
+}
+
+/**
+ * Where maintenance events come from. `azureScheduledEvents()` is the built-in one; a
+ * source for another cloud implements this interface.
+ *
+ * @example
+ * ```ts
+ * const source: MaintenanceSource = azureScheduledEvents({ pollIntervalMs: 1000 });
+ * const guard = createGuard({ source });
+ * ```
+ */
+export interface MaintenanceSource {
+  /** A short name for logs and status, e.g. `azure-imds`. */
+  readonly kind: string;
+  /** Begin reading; must never throw or leave a rejection unhandled. */
+  start(context: SourceContext): void;
+  /** Stop reading, abort requests in flight, release sockets. */
+  stop(): Promise<void>;
+  /** This VM's name as the platform lists it in `Resources`, if the source can tell. */
+  resolveResourceName(): Promise<string | undefined>;
+  /** Ask the platform to start an event now (Azure: POST StartRequests). */
+  approve(eventId: string): Promise<void>;
+  health(): SourceHealth;
+}

@@ -1,0 +1,188 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { FreezeguardError, parseNotBefore, parseScheduledEventsDocument } from '../src/index.js';
+import { fixtures } from './helpers.js';
+
+describe('parseScheduledEventsDocument', () => {
+  it.each(fixtures())('parses fixture $name', ({ text }) => {
+    const doc = parseScheduledEventsDocument(text);
+    expect(doc.DocumentIncarnation).toBeGreaterThan(0);
+    for (const ev of doc.Events) {
+      expect(ev.EventId).not.toBe('');
+      expect(Array.isArray(ev.Resources)).toBe(true);
+      if (ev.EventStatus === 'Started') expect(ev.notBefore).toBeNull();
+      else expect(typeof ev.notBefore).toBe('number');
+    }
+  });
+
+  it('accepts a weekday that does not match the date (fixture 02)', () => {
+    const doc = parseScheduledEventsDocument(fixtures().find((f) => f.name.startsWith('02'))!.text);
+    expect(doc.Events[0]!.notBefore).toBe(Date.UTC(2026, 3, 11, 22, 26, 58));
+  });
+
+  it('keeps the old format without the newer fields', () => {
+    const doc = parseScheduledEventsDocument(fixtures().find((f) => f.name.startsWith('05'))!.text);
+    expect(doc.Events).toHaveLength(2);
+    expect(doc.Events[0]!.DurationInSeconds).toBeUndefined();
+    expect(doc.Events[0]!.Description).toBeUndefined();
+  });
+
+  it('keeps unknown EventType and EventStatus', () => {
+    const doc = parseScheduledEventsDocument({
+      DocumentIncarnation: 3,
+      Events: [
+        {
+          EventId: 'x',
+          EventType: 'Hibernate',
+          EventStatus: 'Pondering',
+          Resources: ['a'],
+          ResourceType: 'VirtualMachine',
+          NotBefore: '',
+        },
+      ],
+    });
+    expect(doc.Events[0]!.EventType).toBe('Hibernate');
+    expect(doc.Events[0]!.EventStatus).toBe('Pondering');
+  });
+
+  it.each([
+    ['not json', '{', /not JSON/],
+    ['array', '[]', /JSON object/],
+    ['no incarnation', '{"Events":[]}', /DocumentIncarnation/],
+    ['events not array', '{"DocumentIncarnation":1,"Events":{}}', /Events must be an array/],
+    [
+      'resources not strings',
+      '{"DocumentIncarnation":1,"Events":[{"EventId":"a","EventType":"Freeze","EventStatus":"Scheduled","Resources":[1],"NotBefore":""}]}',
+      /Resources/,
+    ],
+    [
+      'bad date',
+      '{"DocumentIncarnation":1,"Events":[{"EventId":"a","EventType":"Freeze","EventStatus":"Scheduled","Resources":["x"],"NotBefore":"tomorrow"}]}',
+      /NotBefore/,
+    ],
+  ])('rejects %s with ERR_BAD_DOCUMENT saying what is wrong', (_name, text, message) => {
+    try {
+      parseScheduledEventsDocument(text);
+      expect.unreachable();
+    } catch (err) {
+      expect(err).toBeInstanceOf(FreezeguardError);
+      expect((err as FreezeguardError).code).toBe('ERR_BAD_DOCUMENT');
+      expect((err as Error).message).toMatch(message);
+    }
+  });
+});
+
+describe('parseNotBefore', () => {
+  it('reads RFC 1123 without checking the weekday', () => {
+    expect(parseNotBefore('Mon, 19 Sep 2016 18:29:47 GMT')).toBe(Date.UTC(2016, 8, 19, 18, 29, 47));
+    expect(parseNotBefore('Fri, 19 Sep 2016 18:29:47 GMT')).toBe(Date.UTC(2016, 8, 19, 18, 29, 47));
+  });
+  it('reads ISO 8601 with and without offsets', () => {
+    expect(parseNotBefore('2026-04-11T22:26:58Z')).toBe(Date.UTC(2026, 3, 11, 22, 26, 58));
+    expect(parseNotBefore('2026-04-11T22:26:58.250Z')).toBe(Date.UTC(2026, 3, 11, 22, 26, 58, 250));
+    expect(parseNotBefore('2026-04-12T00:26:58+02:00')).toBe(Date.UTC(2026, 3, 11, 22, 26, 58));
+  });
+  it('maps "" to null', () => {
+    expect(parseNotBefore('')).toBeNull();
+  });
+  it('rejects impossible dates', () => {
+    expect(() => parseNotBefore('Mon, 31 Feb 2026 10:00:00 GMT')).toThrow(FreezeguardError);
+  });
+});
+
+describe('parser properties (fast-check)', () => {
+  const isOk = (run: () => unknown) => {
+    try {
+      run();
+      return true;
+    } catch (err) {
+      return err instanceof FreezeguardError && err.code === 'ERR_BAD_DOCUMENT';
+    }
+  };
+
+  it('any string: a document or a FreezeguardError, nothing else', () => {
+    fc.assert(
+      fc.property(fc.string({ unit: 'binary', maxLength: 300 }), (s) =>
+        isOk(() => parseScheduledEventsDocument(s)),
+      ),
+      { numRuns: 10_000 },
+    );
+  });
+
+  it('any JSON value: a document or a FreezeguardError, nothing else', () => {
+    fc.assert(
+      fc.property(fc.jsonValue({ maxDepth: 4 }), (v) =>
+        isOk(() => parseScheduledEventsDocument(v)),
+      ),
+      {
+        numRuns: 10_000,
+      },
+    );
+  });
+
+  const anyish = fc.oneof(fc.string(), fc.integer(), fc.constant(null), fc.boolean(), fc.double());
+  const event = fc.record(
+    {
+      EventId: fc.oneof(fc.uuid(), anyish),
+      EventType: fc.oneof(
+        fc.constantFrom('Freeze', 'Reboot', 'Redeploy', 'Preempt', 'Terminate', 'Other'),
+        anyish,
+      ),
+      EventStatus: fc.oneof(fc.constantFrom('Scheduled', 'Started'), anyish),
+      ResourceType: fc.constant('VirtualMachine'),
+      Resources: fc.oneof(fc.array(fc.string(), { maxLength: 4 }), anyish),
+      NotBefore: fc.oneof(
+        fc.date({ noInvalidDate: true }).map((d) => d.toUTCString()),
+        fc.date({ noInvalidDate: true }).map((d) => d.toISOString()),
+        fc.constant(''),
+        anyish,
+      ),
+      Description: fc.oneof(fc.string(), anyish),
+      EventSource: fc.constantFrom('Platform', 'User'),
+      DurationInSeconds: fc.oneof(fc.integer({ min: -1, max: 3600 }), anyish),
+    },
+    { requiredKeys: [] },
+  );
+  const document = fc.record(
+    {
+      DocumentIncarnation: fc.oneof(fc.nat(), anyish),
+      Events: fc.oneof(fc.array(event, { maxLength: 4 }), anyish),
+    },
+    { requiredKeys: [] },
+  );
+
+  it('document-shaped values: well-formed ones parse, every result is typed', () => {
+    let parsed = 0;
+    fc.assert(
+      fc.property(document, (d) => {
+        try {
+          const doc = parseScheduledEventsDocument(JSON.stringify(d));
+          parsed++;
+          return doc.Events.every(
+            (e) =>
+              typeof e.EventId === 'string' &&
+              (e.notBefore === null || Number.isFinite(e.notBefore)),
+          );
+        } catch (err) {
+          return err instanceof FreezeguardError && err.code === 'ERR_BAD_DOCUMENT';
+        }
+      }),
+      { numRuns: 10_000 },
+    );
+    // The generator is useful only if a fair share of documents are valid.
+    expect(parsed).toBeGreaterThan(100);
+  });
+
+  it('valid documents round-trip their dates to the second', () => {
+    fc.assert(
+      fc.property(
+        fc.date({ min: new Date('2000-01-01'), max: new Date('2100-01-01'), noInvalidDate: true }),
+        (d) => {
+          const text = d.toUTCString();
+          return parseNotBefore(text) === Math.floor(d.getTime() / 1000) * 1000;
+        },
+      ),
+      { numRuns: 10_000 },
+    );
+  });
+});

@@ -1,0 +1,2 @@
+export { freePort } from './net.js';
+export { MissingPrerequisiteError, pingRedis, type RedisHandle, startRedis } from './redis.js';
