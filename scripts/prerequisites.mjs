@@ -9,7 +9,8 @@ const needed = [
   { bin: 'haproxy', pkg: 'haproxy', why: 'end-to-end tests behind a load balancer' },
 ];
 
-const onPath = (bin) => spawnSync('sh', ['-c', `command -v ${bin}`], { stdio: 'ignore' }).status === 0;
+const onPath = (bin) =>
+  spawnSync('sh', ['-c', `command -v ${bin}`], { stdio: 'ignore' }).status === 0;
 let missing = needed.filter((n) => !onPath(n.bin));
 if (missing.length === 0) process.exit(0);
 

@@ -1,0 +1,566 @@
+import { randomUUID } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+
+/** Event types the emulator can announce (any string is accepted, as Azure may add some). */
+export type SimEventType =
+  | 'Freeze'
+  | 'Reboot'
+  | 'Redeploy'
+  | 'Preempt'
+  | 'Terminate'
+  | (string & {});
+
+/** An event as the emulator holds it. */
+export interface SimEvent {
+  readonly EventId: string;
+  readonly EventType: SimEventType;
+  readonly ResourceType: 'VirtualMachine';
+  readonly Resources: readonly string[];
+  readonly EventStatus: 'Scheduled' | 'Started';
+  /** Epoch ms; served as RFC 1123, or `""` once Started. */
+  readonly notBefore: number;
+  readonly Description: string;
+  readonly EventSource: 'Platform' | 'User';
+  readonly DurationInSeconds: number;
+}
+
+/** What `schedule()` takes. */
+export interface ScheduleInput {
+  readonly type: SimEventType;
+  /** Notice before NotBefore, ms. Default: Azure's minimum for the type. */
+  readonly notBeforeInMs?: number;
+  /** `-1` unknown, `0` no impact. Default 5 for Freeze, -1 otherwise. */
+  readonly durationInSeconds?: number;
+  /** Default `[resourceName]`. */
+  readonly resources?: readonly string[];
+  readonly description?: string;
+  readonly source?: 'Platform' | 'User';
+  readonly eventId?: string;
+  /** Become Started at NotBefore on its own, as Azure does. Default true. */
+  readonly autoStart?: boolean;
+  /** Leave the document this long after starting. Default: never on its own. */
+  readonly completeAfterMs?: number;
+}
+
+/** A fault served instead of the next answers of the Scheduled Events endpoint. */
+export interface FaultInput {
+  /** Answer with this HTTP status (e.g. 410, 429, 500). */
+  readonly status?: number;
+  /** Wait this long before answering (combine with `status` or alone). */
+  readonly delayMs?: number;
+  /** Answer 200 with a body that is not a valid document. */
+  readonly garbage?: boolean;
+  /** Answer 200 with a body over 1 MiB. */
+  readonly oversized?: boolean;
+  /** Destroy the connection without answering. */
+  readonly reset?: boolean;
+  /** How many requests it applies to. Default 1. */
+  readonly times?: number;
+}
+
+/** One request the emulator saw. */
+export interface SimRequest {
+  readonly at: number;
+  readonly method: string;
+  readonly path: string;
+  readonly headers: Readonly<Record<string, string | string[] | undefined>>;
+  status: number;
+}
+
+/** Options of {@link startSimulator}. */
+export interface SimulatorOptions {
+  /** Default 0 (a free port). */
+  readonly port?: number;
+  /** Default 127.0.0.1. Bind elsewhere only on purpose: the control API has no auth. */
+  readonly host?: string;
+  /** This VM's name (`compute/name`). Default `vm-1`. */
+  readonly resourceName?: string;
+  /** Requests per second before 429, as IMDS does (~5). 0 disables. Default 5. */
+  readonly rateLimitPerSecond?: number;
+  /** Divides notices of `schedule()` without an explicit `notBeforeInMs`. Default 1. */
+  readonly timeScale?: number;
+}
+
+/** The running emulator. */
+export interface Simulator {
+  /** IMDS base URL, e.g. `http://127.0.0.1:40123`: pass it as `FREEZEGUARD_IMDS_ENDPOINT`. */
+  readonly url: string;
+  readonly port: number;
+  readonly resourceName: string;
+  /** `StartRequests` received, in order. */
+  readonly approvals: readonly { readonly eventId: string; readonly at: number }[];
+  /** Every request seen (the last 10,000). */
+  readonly requests: readonly SimRequest[];
+  readonly incarnation: number;
+  /** Events currently in the document. */
+  events(): SimEvent[];
+  /** The document as the newest api-version serves it. */
+  document(apiVersion?: string): { DocumentIncarnation: number; Events: Record<string, unknown>[] };
+  schedule(input: ScheduleInput): SimEvent;
+  /** Marks an event Started (`NotBefore` becomes `""`). */
+  start(eventId: string): SimEvent;
+  /** Removes an event that happened. */
+  complete(eventId: string): void;
+  /** Removes an event that will not happen. */
+  cancel(eventId: string): void;
+  fault(fault: FaultInput): void;
+  clearFaults(): void;
+  on(event: 'change', listener: (document: { DocumentIncarnation: number }) => void): this;
+  on(event: 'approved', listener: (info: { eventId: string; at: number }) => void): this;
+  on(event: 'started' | 'completed' | 'cancelled', listener: (event: SimEvent) => void): this;
+  on(event: 'request', listener: (request: SimRequest) => void): this;
+  off(event: string, listener: (...args: never[]) => void): this;
+  close(): Promise<void>;
+}
+
+/** api-versions the emulator serves, newest first, with the fields each one has. */
+export const API_VERSIONS: readonly string[] = [
+  '2020-07-01',
+  '2019-08-01',
+  '2019-04-01',
+  '2019-01-01',
+  '2017-11-01',
+  '2017-08-01',
+  '2017-03-01',
+];
+
+/** Azure's minimum notice per event type, ms. */
+export const MINIMUM_NOTICE_MS: Readonly<Record<string, number>> = {
+  Freeze: 15 * 60_000,
+  Reboot: 15 * 60_000,
+  Redeploy: 10 * 60_000,
+  Preempt: 30_000,
+  Terminate: 5 * 60_000,
+};
+
+const CONTROL_PREFIX = '/__freezeguard';
+const MAX_BODY = 64 * 1024;
+
+class SimulatorImpl extends EventEmitter {
+  url = '';
+  port = 0;
+  readonly resourceName: string;
+  readonly approvals: { eventId: string; at: number }[] = [];
+  readonly requests: SimRequest[] = [];
+  incarnation = 1;
+  readonly #events = new Map<string, SimEvent & { autoStart: boolean; completeAfterMs?: number }>();
+  readonly #timers = new Set<NodeJS.Timeout>();
+  readonly #eventTimers = new Map<string, NodeJS.Timeout[]>();
+  readonly #faults: (FaultInput & { remaining: number })[] = [];
+  readonly #sockets = new Set<Socket>();
+  readonly #recent: number[] = [];
+  readonly #server: Server;
+  readonly #rate: number;
+  readonly #timeScale: number;
+
+  constructor(options: SimulatorOptions) {
+    super();
+    this.resourceName = options.resourceName ?? 'vm-1';
+    this.#rate = options.rateLimitPerSecond ?? 5;
+    this.#timeScale = options.timeScale ?? 1;
+    if (!(this.#timeScale > 0))
+      throw new TypeError(`Invalid option \`timeScale\`: must be > 0 (got ${options.timeScale})`);
+    this.#server = createServer((req, res) => {
+      this.#handle(req, res).catch((err) => {
+        if (!res.headersSent) this.#send(res, 500, { error: String(err) });
+      });
+    });
+    this.#server.keepAliveTimeout = 5_000;
+    this.#server.on('connection', (socket) => {
+      this.#sockets.add(socket);
+      socket.on('close', () => this.#sockets.delete(socket));
+    });
+  }
+
+  async listen(port: number, host: string): Promise<void> {
+    await new Promise<void>((resolve, reject) => {
+      this.#server.once('error', reject);
+      this.#server.listen(port, host, () => resolve());
+    });
+    const address = this.#server.address() as AddressInfo;
+    this.port = address.port;
+    const h = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+    this.url = `http://${h}:${address.port}`;
+  }
+
+  events(): SimEvent[] {
+    return [...this.#events.values()].map(({ autoStart: _a, completeAfterMs: _c, ...ev }) => ev);
+  }
+
+  document(apiVersion = API_VERSIONS[0]!): {
+    DocumentIncarnation: number;
+    Events: Record<string, unknown>[];
+  } {
+    const withSourceFields = apiVersion >= '2019-08-01';
+    const withDuration = apiVersion >= '2020-07-01';
+    return {
+      DocumentIncarnation: this.incarnation,
+      Events: this.events().map((ev) => ({
+        EventId: ev.EventId,
+        EventStatus: ev.EventStatus,
+        EventType: ev.EventType,
+        ResourceType: ev.ResourceType,
+        Resources: [...ev.Resources],
+        NotBefore: ev.EventStatus === 'Started' ? '' : new Date(ev.notBefore).toUTCString(),
+        ...(withSourceFields ? { Description: ev.Description, EventSource: ev.EventSource } : {}),
+        ...(withDuration ? { DurationInSeconds: ev.DurationInSeconds } : {}),
+      })),
+    };
+  }
+
+  schedule(input: ScheduleInput): SimEvent {
+    if (typeof input?.type !== 'string' || input.type === '')
+      throw new TypeError('schedule(): `type` is required');
+    const notice =
+      input.notBeforeInMs ?? (MINIMUM_NOTICE_MS[input.type] ?? 15 * 60_000) / this.#timeScale;
+    if (!(notice >= 0))
+      throw new TypeError(`schedule(): \`notBeforeInMs\` must be ≥ 0 (got ${input.notBeforeInMs})`);
+    const event = {
+      EventId: input.eventId ?? randomUUID().toUpperCase(),
+      EventType: input.type,
+      ResourceType: 'VirtualMachine' as const,
+      Resources: [...(input.resources ?? [this.resourceName])],
+      EventStatus: 'Scheduled' as const,
+      // IMDS serves whole seconds.
+      notBefore: Math.ceil((Date.now() + notice) / 1000) * 1000,
+      Description: input.description ?? describe(input.type),
+      EventSource:
+        input.source ??
+        (input.type === 'Reboot' || input.type === 'Redeploy' ? 'User' : 'Platform'),
+      DurationInSeconds: input.durationInSeconds ?? (input.type === 'Freeze' ? 5 : -1),
+      autoStart: input.autoStart ?? true,
+      ...(input.completeAfterMs === undefined ? {} : { completeAfterMs: input.completeAfterMs }),
+    };
+    this.#events.set(event.EventId, event);
+    if (event.autoStart) {
+      this.#eventTimer(
+        event.EventId,
+        () => this.#startIfScheduled(event.EventId),
+        event.notBefore - Date.now(),
+      );
+    }
+    this.#changed();
+    return this.#public(event.EventId);
+  }
+
+  start(eventId: string): SimEvent {
+    const event = this.#get(eventId);
+    if (event.EventStatus !== 'Started') {
+      const started = { ...event, EventStatus: 'Started' as const };
+      this.#events.set(eventId, started);
+      if (started.completeAfterMs !== undefined) {
+        this.#eventTimer(
+          eventId,
+          () => this.#events.has(eventId) && this.complete(eventId),
+          started.completeAfterMs,
+        );
+      }
+      this.#changed();
+      this.emit('started', this.#public(eventId));
+    }
+    return this.#public(eventId);
+  }
+
+  complete(eventId: string): void {
+    const event = this.#public(eventId);
+    this.#remove(eventId);
+    this.emit('completed', event);
+  }
+
+  cancel(eventId: string): void {
+    const event = this.#public(eventId);
+    this.#remove(eventId);
+    this.emit('cancelled', event);
+  }
+
+  fault(fault: FaultInput): void {
+    const times = fault.times ?? 1;
+    if (!(times >= 1)) throw new TypeError(`fault(): \`times\` must be ≥ 1 (got ${fault.times})`);
+    this.#faults.push({ ...fault, remaining: times });
+  }
+
+  clearFaults(): void {
+    this.#faults.length = 0;
+  }
+
+  async close(): Promise<void> {
+    for (const t of this.#timers) clearTimeout(t);
+    this.#timers.clear();
+    this.#server.close();
+    for (const s of this.#sockets) s.destroy();
+    await new Promise<void>((resolve) =>
+      this.#server.listening ? this.#server.once('close', () => resolve()) : resolve(),
+    );
+    this.removeAllListeners();
+  }
+
+  #public(eventId: string): SimEvent {
+    const { autoStart: _a, completeAfterMs: _c, ...ev } = this.#get(eventId);
+    return ev;
+  }
+
+  #get(eventId: string) {
+    const event = this.#events.get(eventId);
+    if (!event) throw new Error(`no event ${eventId} in the document`);
+    return event;
+  }
+
+  #remove(eventId: string): void {
+    this.#get(eventId);
+    this.#events.delete(eventId);
+    for (const t of this.#eventTimers.get(eventId) ?? []) {
+      clearTimeout(t);
+      this.#timers.delete(t);
+    }
+    this.#eventTimers.delete(eventId);
+    this.#changed();
+  }
+
+  #startIfScheduled(eventId: string): void {
+    if (this.#events.get(eventId)?.EventStatus === 'Scheduled') this.start(eventId);
+  }
+
+  #eventTimer(eventId: string, fn: () => void, ms: number): void {
+    const t = setTimeout(
+      () => {
+        this.#timers.delete(t);
+        fn();
+      },
+      Math.max(0, ms),
+    );
+    t.unref();
+    this.#timers.add(t);
+    const list = this.#eventTimers.get(eventId) ?? [];
+    list.push(t);
+    this.#eventTimers.set(eventId, list);
+  }
+
+  #changed(): void {
+    this.incarnation++;
+    this.emit('change', { DocumentIncarnation: this.incarnation });
+  }
+
+  #send(
+    res: ServerResponse,
+    status: number,
+    body: unknown,
+    headers: Record<string, string> = {},
+  ): void {
+    const text = typeof body === 'string' ? body : JSON.stringify(body);
+    res.writeHead(status, {
+      'Content-Type':
+        typeof body === 'string' ? 'text/plain; charset=utf-8' : 'application/json; charset=utf-8',
+      'Content-Length': Buffer.byteLength(text),
+      ...headers,
+    });
+    res.end(text);
+  }
+
+  #overLimit(now: number): boolean {
+    if (this.#rate <= 0) return false;
+    while (this.#recent.length > 0 && this.#recent[0]! <= now - 1000) this.#recent.shift();
+    this.#recent.push(now);
+    return this.#recent.length > this.#rate;
+  }
+
+  async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://imds');
+    const record: SimRequest = {
+      at: Date.now(),
+      method: req.method ?? 'GET',
+      path: url.pathname + url.search,
+      headers: { ...req.headers },
+      status: 0,
+    };
+    this.requests.push(record);
+    if (this.requests.length > 10_000) this.requests.shift();
+    res.on('finish', () => {
+      record.status = res.statusCode;
+      this.emit('request', record);
+    });
+    if (url.pathname.startsWith(`${CONTROL_PREFIX}/`)) return this.#control(req, res, url);
+    if (!url.pathname.startsWith('/metadata/')) return this.#send(res, 404, { error: 'Not found' });
+    // IMDS refuses anything that looks proxied, and anything without the Metadata header.
+    if (req.headers['x-forwarded-for'] !== undefined) {
+      return this.#send(res, 400, { error: 'Bad request. X-Forwarded-For header is not allowed' });
+    }
+    if (req.headers.metadata !== 'true') {
+      return this.#send(res, 400, { error: 'Bad request. Required metadata header not specified' });
+    }
+    if (this.#overLimit(Date.now())) return this.#send(res, 429, { error: 'Too many requests' });
+    const apiVersion = url.searchParams.get('api-version');
+    if (url.pathname === '/metadata/instance/compute/name') {
+      if (!apiVersion) return this.#badVersion(res, 'api-version was not specified in the request');
+      return url.searchParams.get('format') === 'text'
+        ? this.#send(res, 200, this.resourceName)
+        : this.#send(res, 200, JSON.stringify(this.resourceName), {
+            'Content-Type': 'application/json; charset=utf-8',
+          });
+    }
+    if (url.pathname !== '/metadata/scheduledevents')
+      return this.#send(res, 404, { error: 'Not found' });
+    if (!apiVersion) return this.#badVersion(res, 'api-version was not specified in the request');
+    if (!API_VERSIONS.includes(apiVersion)) return this.#badVersion(res, 'Invalid version');
+    if (req.method === 'POST') return this.#approve(req, res);
+    if (req.method !== 'GET') return this.#send(res, 405, { error: 'Method not allowed' });
+    const fault = this.#faults[0];
+    if (fault) {
+      if (--fault.remaining <= 0) this.#faults.shift();
+      if (fault.delayMs) await new Promise((r) => setTimeout(r, fault.delayMs).unref());
+      if (fault.reset) {
+        req.socket.destroy();
+        return;
+      }
+      if (fault.status)
+        return this.#send(res, fault.status, { error: `simulated ${fault.status}` });
+      if (fault.garbage)
+        return this.#send(res, 200, '{"DocumentIncarnation": "lots", "Events": 7', {
+          'Content-Type': 'application/json',
+        });
+      if (fault.oversized) {
+        return this.#send(res, 200, {
+          DocumentIncarnation: this.incarnation,
+          Events: [],
+          padding: 'x'.repeat(1_100_000),
+        });
+      }
+    }
+    const etag = `"${this.incarnation}-${apiVersion}"`;
+    if (req.headers['if-none-match'] === etag) {
+      res.writeHead(304, { ETag: etag });
+      res.end();
+      return;
+    }
+    this.#send(res, 200, this.document(apiVersion), { ETag: etag });
+  }
+
+  #badVersion(res: ServerResponse, error: string): void {
+    this.#send(res, 400, {
+      error: `Bad request. ${error}`,
+      'newest-versions': API_VERSIONS.slice(0, 3),
+    });
+  }
+
+  async #approve(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    let body: unknown;
+    try {
+      body = JSON.parse(await readBody(req));
+    } catch {
+      return this.#send(res, 400, { error: 'Bad request. Body is not valid JSON' });
+    }
+    const requests = (body as { StartRequests?: unknown })?.StartRequests;
+    if (
+      !Array.isArray(requests) ||
+      requests.length === 0 ||
+      !requests.every((r) => typeof (r as { EventId?: unknown })?.EventId === 'string')
+    ) {
+      return this.#send(res, 400, {
+        error: 'Bad request. Expected {"StartRequests":[{"EventId":"…"}]}',
+      });
+    }
+    for (const r of requests as { EventId: string }[]) {
+      const at = Date.now();
+      this.approvals.push({ eventId: r.EventId, at });
+      this.emit('approved', { eventId: r.EventId, at });
+      if (this.#events.get(r.EventId)?.EventStatus === 'Scheduled') this.start(r.EventId);
+    }
+    this.#send(res, 200, '');
+  }
+
+  async #control(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
+    const path = url.pathname.slice(CONTROL_PREFIX.length);
+    try {
+      if (req.method === 'GET' && path === '/state') {
+        return this.#send(res, 200, {
+          url: this.url,
+          resourceName: this.resourceName,
+          document: this.document(),
+          approvals: this.approvals,
+          requests: this.requests.length,
+        });
+      }
+      if (req.method !== 'POST')
+        return this.#send(res, 405, { error: 'control API: use POST (or GET /state)' });
+      const text = await readBody(req);
+      const body = text ? JSON.parse(text) : {};
+      if (path === '/events') return this.#send(res, 201, this.schedule(body));
+      const m = /^\/events\/([^/]+)\/(start|complete|cancel)$/.exec(path);
+      if (m) {
+        const id = decodeURIComponent(m[1]!);
+        if (m[2] === 'start') return this.#send(res, 200, this.start(id));
+        if (m[2] === 'complete') this.complete(id);
+        else this.cancel(id);
+        return this.#send(res, 200, { ok: true });
+      }
+      if (path === '/faults') {
+        this.fault(body);
+        return this.#send(res, 201, { ok: true });
+      }
+      if (path === '/faults/clear') {
+        this.clearFaults();
+        return this.#send(res, 200, { ok: true });
+      }
+      return this.#send(res, 404, { error: `control API: no route ${req.method} ${path}` });
+    } catch (err) {
+      return this.#send(res, 400, { error: (err as Error).message });
+    }
+  }
+}
+
+function describe(type: string): string {
+  switch (type) {
+    case 'Freeze':
+      return 'Virtual machine is being paused because of a memory-preserving Live Migration operation.';
+    case 'Reboot':
+      return 'Virtual machine is going to be restarted as requested by authorized user.';
+    case 'Redeploy':
+      return 'Virtual machine is going to be redeployed to a different host.';
+    case 'Preempt':
+      return 'Spot virtual machine is being evicted.';
+    case 'Terminate':
+      return 'Virtual machine is being deleted.';
+    default:
+      return 'Host server is undergoing maintenance.';
+  }
+}
+
+function readBody(req: IncomingMessage): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > MAX_BODY) {
+        reject(new Error('body too large'));
+        req.destroy();
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    req.on('error', reject);
+  });
+}
+
+/**
+ * Starts an Azure IMDS Scheduled Events emulator on 127.0.0.1. It answers like IMDS
+ * (header and api-version checks, 429 above 5 requests/s, ETags, RFC 1123 NotBefore,
+ * `StartRequests`), plus a control API under `/__freezeguard/` for scripts in any language.
+ *
+ * @example
+ * ```ts
+ * import { startSimulator } from '@freezeguard/simulator';
+ * const sim = await startSimulator({ resourceName: 'vm-1' });
+ * process.env.FREEZEGUARD_IMDS_ENDPOINT = sim.url;
+ * const ev = sim.schedule({ type: 'Freeze', notBeforeInMs: 30_000, durationInSeconds: 5 });
+ * sim.start(ev.EventId); sim.complete(ev.EventId);
+ * await sim.close();
+ * ```
+ */
+export async function startSimulator(options: SimulatorOptions = {}): Promise<Simulator> {
+  const sim = new SimulatorImpl(options);
+  await sim.listen(options.port ?? 0, options.host ?? '127.0.0.1');
+  return sim as unknown as Simulator;
+}

@@ -1,0 +1,99 @@
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import type { DrillReport } from '../src/index.js';
+
+const cli = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
+const app = fileURLToPath(new URL('./fixtures/tiny-app.mjs', import.meta.url));
+
+function run(args: string[], env: Record<string, string> = {}) {
+  return new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+    const child = spawn(process.execPath, [cli, ...args], {
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    child.on('exit', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+describe('freezeguard drill', () => {
+  it('passes a guarded app: drained before the freeze, healthy soon after', async () => {
+    const res = await run([
+      'drill',
+      '--freeze',
+      '2s',
+      '--notice',
+      '6s',
+      '--json',
+      '--',
+      process.execPath,
+      app,
+    ]);
+    const report = JSON.parse(res.stdout) as DrillReport;
+    expect(res.code, res.stderr).toBe(0);
+    expect(report.passed).toBe(true);
+    expect(report.drainedBeforeFreeze).toBe(true);
+    expect(report.drainLeadMs).toBeGreaterThan(500);
+    expect(report.recoveredAfterMs).toBeLessThan(5_000);
+    expect(report.approved).toBe(true);
+    // progress went to stderr while it ran
+    expect(res.stderr).toMatch(/SIGSTOP/);
+  }, 60_000);
+
+  it('fails an unguarded app with the right verdict', async () => {
+    const res = await run(
+      ['drill', '--freeze', '2s', '--notice', '2s', '--', process.execPath, app],
+      { FREEZEGUARD_DISABLED: '1' },
+    );
+    expect(res.code).toBe(1);
+    expect(res.stdout).toMatch(/FAIL: health did not fail before the freeze/);
+    expect(res.stdout).toMatch(/\| drained before the freeze \| no \|/);
+  }, 60_000);
+
+  it('exits 2 with a clear message when the app never becomes healthy', async () => {
+    const res = await run([
+      'drill',
+      '--freeze',
+      '1s',
+      '--',
+      process.execPath,
+      '-e',
+      'process.exit(3)',
+    ]);
+    expect(res.code).toBe(2);
+    expect(res.stderr).toMatch(/exited \(3\) before it was healthy/);
+  }, 30_000);
+
+  it('rejects bad usage with exit 64', async () => {
+    expect((await run(['drill', '--freeze', 'soon', '--', 'true'])).code).toBe(64);
+    expect((await run(['drill'])).code).toBe(64);
+    expect((await run(['bogus'])).code).toBe(64);
+  });
+});
+
+describe('freezeguard watch', () => {
+  it('exits non-zero with a clear message when IMDS is unreachable', async () => {
+    const res = await run(['watch', '--endpoint', 'http://127.0.0.1:9', '--interval', '200ms']);
+    expect(res.code).toBe(2);
+    expect(res.stderr).toMatch(/IMDS is unreachable at http:\/\/127\.0\.0\.1:9/);
+  }, 30_000);
+
+  it('prints the document of an emulated IMDS', async () => {
+    const { startSimulator } = await import('../src/index.js');
+    const sim = await startSimulator({ resourceName: 'vm-1' });
+    try {
+      sim.schedule({ type: 'Freeze', notBeforeInMs: 60_000, autoStart: false });
+      const res = await run(['watch', '--endpoint', sim.url, '--once']);
+      expect(res.code).toBe(0);
+      expect(res.stdout).toMatch(/\+ Freeze [0-9A-F-]+ Scheduled NotBefore/);
+      const json = await run(['watch', '--endpoint', sim.url, '--once', '--json']);
+      expect(JSON.parse(json.stdout.trim()).document.Events[0].EventType).toBe('Freeze');
+    } finally {
+      await sim.close();
+    }
+  }, 30_000);
+});
