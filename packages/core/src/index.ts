@@ -62,6 +62,13 @@ export {
   type ResumeContext,
   type ResumeWhen,
 } from './guard.js';
+export {
+  createHttpGuard,
+  type HealthCheck,
+  type HttpGuard,
+  type HttpGuardOptions,
+  type ProbeResponse,
+} from './http.js';
 export { createConsoleLogger, type Logger, type LogLevel, silentLogger } from './logger.js';
 export {
   createPauseDetector,

@@ -1,2 +1,3 @@
+export { type HarnessApp, type HttpAdapterHarness, httpAdapterContract } from './http-contract.js';
 export { freePort } from './net.js';
 export { MissingPrerequisiteError, pingRedis, type RedisHandle, startRedis } from './redis.js';

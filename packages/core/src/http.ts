@@ -1,0 +1,310 @@
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
+import { sleep } from './clock.js';
+import { assertOption, errorSummary } from './errors.js';
+import type { Guard, PrepareContext } from './guard.js';
+import type { Logger } from './logger.js';
+
+/** A readiness check: resolve truthy (or nothing) when healthy; throw, reject or return `false` when not. */
+export type HealthCheck = () => unknown;
+
+/** Options shared by the HTTP adapters (`@freezeguard/express`, `@freezeguard/fastify`). */
+export interface HttpGuardOptions {
+  /** Base path of the probe routes: `{path}/ready`, `{path}/live`. Default `/health`. */
+  readonly path?: string;
+  /** Serve `guard.status()` as JSON on the probe routes. Default false (bodies say only `ok`/`draining`). */
+  readonly exposeStatus?: boolean;
+  /** Answer 503 + Retry-After to every other route while draining. Default false. */
+  readonly rejectWhileDraining?: boolean;
+  /** Extra readiness checks; any failing one makes `/ready` answer 503. */
+  readonly checks?: Readonly<Record<string, HealthCheck>>;
+  /** Per check. Default 2000 ms. */
+  readonly checkTimeoutMs?: number;
+  /** Participant name. Default `http`. */
+  readonly name?: string;
+  /** Logger for this adapter. Default: the guard's. */
+  readonly logger?: Logger;
+}
+
+/** What a probe route answers. */
+export interface ProbeResponse {
+  readonly status: 200 | 503;
+  readonly headers: Readonly<Record<string, string>>;
+  readonly body: string;
+}
+
+/** The framework-independent half of an HTTP adapter. */
+export interface HttpGuard {
+  /** Normalised base path, e.g. `/health`. */
+  readonly path: string;
+  readonly readyPath: string;
+  readonly livePath: string;
+  /** True while the guard is not ready: responses carry `Connection: close`. */
+  readonly draining: boolean;
+  /** Requests in flight (probe routes excluded). */
+  readonly inFlight: number;
+  /**
+   * Call at the start of every request. Returns a 503 response to send instead when
+   * `rejectWhileDraining` applies, else `null` (the request proceeds, tracked).
+   */
+  onRequest(req: IncomingMessage, res: ServerResponse, route?: string): ProbeResponse | null;
+  /** Answer for `{path}/ready` or `{path}/live`. */
+  probe(kind: 'ready' | 'live'): Promise<ProbeResponse>;
+  /** The server whose idle keep-alive connections are closed at the end of prepare. */
+  attachServer(server: Server): void;
+  /** Unregisters the participant. Idempotent. */
+  close(): void;
+}
+
+const DEFAULTS = {
+  path: '/health',
+  exposeStatus: false,
+  rejectWhileDraining: false,
+  checkTimeoutMs: 2000,
+  name: 'http',
+};
+
+/**
+ * The shared logic of every HTTP adapter: probe answers, in-flight tracking,
+ * `Connection: close` while draining, and a `traffic` participant whose prepare waits for
+ * the load balancer (`drainUntil`), then for in-flight requests to finish (or its
+ * deadline), then closes idle keep-alive connections. Adapters only translate their
+ * framework's request and reply objects.
+ *
+ * @example
+ * ```ts
+ * const http = createHttpGuard(guard, { path: '/health' });
+ * server.on('request', async (req, res) => {
+ *   if (req.url === http.readyPath) {
+ *     const p = await http.probe('ready');
+ *     res.writeHead(p.status, p.headers).end(p.body);
+ *     return;
+ *   }
+ *   const reject = http.onRequest(req, res);
+ *   if (reject) return void res.writeHead(reject.status, reject.headers).end(reject.body);
+ *   handle(req, res);
+ * });
+ * ```
+ */
+export function createHttpGuard(guard: Guard, options: HttpGuardOptions = {}): HttpGuard {
+  assertOption(
+    guard && typeof guard.use === 'function',
+    'guard',
+    'must be a guard from createGuard()',
+    guard,
+  );
+  const o = { ...DEFAULTS, ...stripUndefined(options) };
+  assertOption(
+    typeof o.path === 'string' && o.path.startsWith('/'),
+    'path',
+    "must start with '/'",
+    o.path,
+  );
+  assertOption(o.checkTimeoutMs > 0, 'checkTimeoutMs', 'must be > 0', o.checkTimeoutMs);
+  const checks = Object.entries(options.checks ?? {});
+  for (const [name, fn] of checks)
+    assertOption(typeof fn === 'function', `checks.${name}`, 'must be a function', fn);
+  const base = o.path === '/' ? '' : o.path.replace(/\/+$/, '');
+  const readyPath = `${base}/ready`;
+  const livePath = `${base}/live`;
+  const logger = () => options.logger ?? guard.logger;
+
+  const live = new Set<ServerResponse>();
+  const sockets = new Map<Socket, number>();
+  const servers = new Set<Server>();
+  let zeroWaiters: (() => void)[] = [];
+  let draining = false;
+
+  const isDraining = () => !guard.isReady();
+  const retryAfter = () => {
+    const at = guard.expectedResumeAt();
+    const seconds = at === null ? 1 : Math.ceil((at - guard.clock.now()) / 1000);
+    return String(Math.max(1, seconds));
+  };
+
+  // Marks every response not yet started: once draining, no connection is kept alive.
+  function closeConnections(): void {
+    for (const res of live) if (!res.headersSent) res.setHeader('Connection', 'close');
+  }
+
+  const offState = guard.on('state', () => {
+    const now = isDraining();
+    if (now && !draining) closeConnections();
+    draining = now;
+  });
+
+  function release(res: ServerResponse, socket: Socket): void {
+    if (!live.delete(res)) return;
+    const n = (sockets.get(socket) ?? 1) - 1;
+    if (n <= 0 && socket.destroyed) sockets.delete(socket);
+    else sockets.set(socket, Math.max(0, n));
+    if (live.size === 0) for (const w of zeroWaiters.splice(0)) w();
+  }
+
+  function closeIdle(): void {
+    for (const server of servers) server.closeIdleConnections?.();
+    for (const [socket, n] of sockets) {
+      if (n === 0 && !socket.destroyed) socket.end();
+      if (n === 0) sockets.delete(socket);
+    }
+  }
+
+  async function prepare(ctx: PrepareContext): Promise<void> {
+    closeConnections();
+    const timers = guard.timers;
+    const lbWait = ctx.drainUntil - guard.clock.now();
+    // The load balancer still routes to us until it has seen enough failed probes.
+    if (lbWait > 0) await sleep(timers, lbWait, ctx.signal).catch(() => {});
+    if (live.size > 0 && !ctx.signal.aborted) {
+      logger().info({ inFlight: live.size }, 'freezeguard: waiting for in-flight requests');
+      await new Promise<void>((resolve) => {
+        const done = () => {
+          zeroWaiters = zeroWaiters.filter((w) => w !== done);
+          resolve();
+        };
+        zeroWaiters.push(done);
+        ctx.signal.addEventListener('abort', done, { once: true });
+      });
+    }
+    if (live.size > 0)
+      logger().warn(
+        { inFlight: live.size },
+        'freezeguard: deadline reached with requests in flight',
+      );
+    closeIdle();
+  }
+
+  const unregister = guard.use({ name: o.name, phase: 'traffic', prepare });
+  let closed = false;
+
+  async function runChecks(): Promise<Record<string, { ok: boolean; error?: string }>> {
+    const results: Record<string, { ok: boolean; error?: string }> = {};
+    await Promise.all(
+      checks.map(async ([name, fn]) => {
+        let timer: unknown;
+        try {
+          const value = await Promise.race([
+            Promise.resolve().then(fn),
+            new Promise((_, reject) => {
+              timer = guard.timers.setTimeout(
+                () => reject(new Error(`timed out after ${o.checkTimeoutMs} ms`)),
+                o.checkTimeoutMs,
+              );
+            }),
+          ]);
+          results[name] = value === false ? { ok: false, error: 'returned false' } : { ok: true };
+        } catch (err) {
+          results[name] = { ok: false, error: errorSummary(err).message };
+        } finally {
+          if (timer !== undefined) guard.timers.clearTimeout(timer);
+        }
+      }),
+    );
+    return results;
+  }
+
+  function answer(
+    ok: boolean,
+    word: string,
+    extra: Record<string, string>,
+    json: () => unknown,
+  ): ProbeResponse {
+    const headers: Record<string, string> = { 'Cache-Control': 'no-store', ...extra };
+    if (o.exposeStatus) {
+      return {
+        status: ok ? 200 : 503,
+        headers: { ...headers, 'Content-Type': 'application/json; charset=utf-8' },
+        body: JSON.stringify(json()),
+      };
+    }
+    return {
+      status: ok ? 200 : 503,
+      headers: { ...headers, 'Content-Type': 'text/plain; charset=utf-8' },
+      body: word,
+    };
+  }
+
+  return {
+    path: base || '/',
+    readyPath,
+    livePath,
+    get draining() {
+      return isDraining();
+    },
+    get inFlight() {
+      return live.size;
+    },
+    onRequest(req, res, route) {
+      const url = route ?? req.url ?? '';
+      const pathOnly = url.split('?')[0];
+      if (pathOnly === readyPath || pathOnly === livePath) return null;
+      if (isDraining()) {
+        res.setHeader('Connection', 'close');
+        if (o.rejectWhileDraining) {
+          return {
+            status: 503,
+            headers: {
+              'Retry-After': retryAfter(),
+              'Cache-Control': 'no-store',
+              'Content-Type': 'text/plain; charset=utf-8',
+            },
+            body: 'draining',
+          };
+        }
+      }
+      const socket = req.socket;
+      if (!sockets.has(socket)) socket.once('close', () => sockets.delete(socket));
+      sockets.set(socket, (sockets.get(socket) ?? 0) + 1);
+      live.add(res);
+      const done = () => release(res, socket);
+      res.once('finish', done);
+      res.once('close', done);
+      return null;
+    },
+    async probe(kind) {
+      if (kind === 'live') {
+        const ok = guard.isLive();
+        return answer(ok, ok ? 'ok' : 'shutting-down', {}, () => ({
+          status: ok ? 'ok' : 'shutting-down',
+          guard: guard.status(),
+        }));
+      }
+      if (isDraining()) {
+        return answer(false, 'draining', { 'Retry-After': retryAfter() }, () => ({
+          status: 'draining',
+          guard: guard.status(),
+        }));
+      }
+      const results = checks.length > 0 ? await runChecks() : {};
+      const failed = Object.entries(results).filter(([, r]) => !r.ok);
+      if (failed.length > 0) {
+        logger().warn(
+          { checks: Object.fromEntries(failed) },
+          'freezeguard: readiness check failed',
+        );
+      }
+      const ok = failed.length === 0;
+      return answer(ok, ok ? 'ok' : 'unhealthy', {}, () => ({
+        status: ok ? 'ok' : 'unhealthy',
+        checks: results,
+        guard: guard.status(),
+      }));
+    },
+    attachServer(server) {
+      if (servers.has(server)) return;
+      servers.add(server);
+      server.once('close', () => servers.delete(server));
+    },
+    close() {
+      if (closed) return;
+      closed = true;
+      unregister();
+      offState();
+      for (const w of zeroWaiters.splice(0)) w();
+    },
+  };
+}
+
+function stripUndefined<T extends object>(value: T): Partial<T> {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
