@@ -1,4 +1,4 @@
-import { type Clock, sleep, systemClock, systemTimers, type Timers } from './clock.js';
+import { type Clock, sleep, systemClock, systemTimers, type Timers, withTimeout } from './clock.js';
 import { assertOption } from './errors.js';
 
 /** Options of {@link awaitClockSync}. */
@@ -69,7 +69,15 @@ export async function awaitClockSync(options: ClockSyncOptions): Promise<ClockSy
     const t0 = clock.now();
     const m0 = clock.monotonic();
     try {
-      const reference = await options.reference();
+      // A reference that hangs (a Redis client queueing while disconnected) must not
+      // outlive the timeout: each reading gets what is left of it.
+      const remaining = Math.max(1, options.timeoutMs - (clock.monotonic() - started));
+      const reference = await withTimeout(
+        timers,
+        options.reference(),
+        remaining,
+        'reference clock',
+      );
       const rtt = clock.monotonic() - m0;
       // Compare against the local time half-way through the round trip.
       skewMs = t0 + rtt / 2 - reference;

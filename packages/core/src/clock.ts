@@ -91,3 +91,32 @@ export function sleep(timers: Timers, ms: number, signal?: AbortSignal): Promise
     signal?.addEventListener('abort', onAbort, { once: true });
   });
 }
+
+/**
+ * Races a promise against a timeout on the given timers; rejects with an error naming
+ * `what` when time runs out. The timer is always cleared.
+ *
+ * @example
+ * ```ts
+ * const pong = await withTimeout(systemTimers, redis.ping(), 2000, 'PING');
+ * ```
+ */
+export function withTimeout<T>(
+  timers: Timers,
+  promise: Promise<T>,
+  ms: number,
+  what: string,
+): Promise<T> {
+  let handle: TimerHandle | undefined;
+  return Promise.race([
+    promise,
+    new Promise<never>((_, reject) => {
+      handle = timers.setTimeout(
+        () => reject(new Error(`${what} did not answer within ${ms} ms`)),
+        ms,
+      );
+    }),
+  ]).finally(() => {
+    if (handle !== undefined) timers.clearTimeout(handle);
+  });
+}

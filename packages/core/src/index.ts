@@ -24,6 +24,7 @@ export {
   systemTimers,
   type TimerHandle,
   type Timers,
+  withTimeout,
 } from './clock.js';
 export { awaitClockSync, type ClockSyncOptions, type ClockSyncResult } from './clock-sync.js';
 export {

@@ -76,3 +76,20 @@ describe('awaitClockSync', () => {
     ).rejects.toThrow(/`toleranceMs`/);
   });
 });
+
+describe('awaitClockSync with a hanging reference', () => {
+  it('still honours timeoutMs', async () => {
+    const clock = new FakeClock();
+    const pending = awaitClockSync({
+      reference: () => new Promise<number>(() => {}),
+      toleranceMs: 500,
+      timeoutMs: 1_000,
+      clock,
+      timers: clock,
+    });
+    await clock.advance(1_100);
+    const result = await pending;
+    expect(result.inSync).toBe(false);
+    expect(result.error?.message).toMatch(/did not answer/);
+  });
+});

@@ -49,6 +49,9 @@ function hasRedisServer(): boolean {
  * neither available it throws {@link MissingPrerequisiteError} naming the install command:
  * a test that needs Redis never skips silently.
  *
+ * `{ own: true }` always starts a private server (a test that stops Redis must not stop
+ * a shared one); `{ port }` reuses a port, to bring a stopped server back.
+ *
  * @example
  * ```ts
  * const redis = await startRedis();
@@ -56,8 +59,10 @@ function hasRedisServer(): boolean {
  * const connection = new IORedis(redis.url, { maxRetriesPerRequest: null });
  * ```
  */
-export async function startRedis(): Promise<RedisHandle> {
-  const fromEnv = process.env.REDIS_URL;
+export async function startRedis(
+  options: { readonly own?: boolean; readonly port?: number } = {},
+): Promise<RedisHandle> {
+  const fromEnv = options.own ? undefined : process.env.REDIS_URL;
   if (fromEnv) {
     const url = new URL(fromEnv);
     const host = url.hostname || '127.0.0.1';
@@ -71,7 +76,7 @@ export async function startRedis(): Promise<RedisHandle> {
       `Redis is required by this test but none is reachable${fromEnv ? ` at REDIS_URL=${fromEnv}` : ''} and redis-server is not on PATH. Install it with: apt-get update && apt-get install -y redis-server (or set REDIS_URL=redis://127.0.0.1:6379 to a running server).`,
     );
   }
-  const port = await freePort();
+  const port = options.port ?? (await freePort());
   const dir = await mkdtemp(join(tmpdir(), 'freezeguard-redis-'));
   const child: ChildProcess = spawn(
     'redis-server',
