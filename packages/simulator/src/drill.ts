@@ -2,7 +2,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { request as httpRequest } from 'node:http';
 import { createServer } from 'node:net';
 import { createInterface } from 'node:readline';
-import { startSimulator } from './simulator.js';
+import { type Simulator, startSimulator } from './simulator.js';
 
 /** Options of {@link runDrill}. */
 export interface DrillOptions {
@@ -103,15 +103,120 @@ const delay = (ms: number, signal?: AbortSignal) =>
 
 function killGroup(child: ChildProcess, sig: NodeJS.Signals): void {
   if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
+  signalTree(child.pid, sig);
+}
+
+/** Signals a process group (a detached child leads its own), else the process alone. */
+function signalTree(pid: number, sig: NodeJS.Signals): void {
   try {
-    process.kill(-child.pid, sig);
+    process.kill(-pid, sig);
   } catch {
     try {
-      child.kill(sig);
+      process.kill(pid, sig);
     } catch {
       // already gone
     }
   }
+}
+
+/** Options of {@link rehearseFreeze}. */
+export interface RehearseFreezeOptions {
+  /** The emulator the app polls. */
+  readonly sim: Simulator;
+  /** The app's pid; when it leads a process group (spawned detached) the whole group is frozen. */
+  readonly pid: number;
+  readonly freezeMs: number;
+  /** NotBefore this far after scheduling. */
+  readonly noticeMs: number;
+  /** Resources of the event. Default `[sim.resourceName]`. */
+  readonly resources?: readonly string[];
+  /** Progress, as timeline entries. */
+  readonly mark?: (what: string) => void;
+  readonly onStop?: () => void;
+  readonly onContinue?: () => void;
+  readonly signal?: AbortSignal;
+}
+
+/** When things happened, in `performance.now()` milliseconds. */
+export interface Rehearsal {
+  readonly eventId: string;
+  readonly approved: boolean;
+  readonly stopAt: number;
+  readonly continueAt: number;
+}
+
+/**
+ * Plays one Freeze on a running app the way Azure does: schedules it, waits for the app's
+ * approval or NotBefore, marks it Started, stops the process (group) with SIGSTOP for
+ * `freezeMs`, resumes it with SIGCONT and removes the event. The process is always
+ * continued, even when aborted.
+ *
+ * @example
+ * ```ts
+ * const r = await rehearseFreeze({ sim, pid: app.pid, freezeMs: 5000, noticeMs: 10_000 });
+ * ```
+ */
+export async function rehearseFreeze(options: RehearseFreezeOptions): Promise<Rehearsal> {
+  const { sim, pid, freezeMs, noticeMs } = options;
+  const mark = options.mark ?? (() => {});
+  const seconds = Math.ceil(freezeMs / 1000);
+  const event = sim.schedule({
+    type: 'Freeze',
+    notBeforeInMs: noticeMs,
+    durationInSeconds: seconds,
+    autoStart: false,
+    ...(options.resources ? { resources: options.resources } : {}),
+  });
+  mark(
+    `Freeze ${event.EventId} scheduled, NotBefore in ${(noticeMs / 1000).toFixed(1)} s, ${seconds} s long`,
+  );
+  let approved = false;
+  await new Promise<void>((resolve, reject) => {
+    const onApproved = (a: { eventId: string }) => {
+      if (a.eventId !== event.EventId) return;
+      approved = true;
+      mark('the app approved the event (StartRequests)');
+      finish();
+    };
+    const timer = setTimeout(
+      () => {
+        mark('NotBefore reached');
+        finish();
+      },
+      Math.max(0, event.notBefore - Date.now()),
+    );
+    const onAbort = () => {
+      finish();
+      reject(options.signal?.reason);
+    };
+    function finish() {
+      clearTimeout(timer);
+      sim.off('approved', onApproved);
+      options.signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }
+    sim.on('approved', onApproved);
+    if (options.signal?.aborted) onAbort();
+    else options.signal?.addEventListener('abort', onAbort, { once: true });
+  });
+  sim.start(event.EventId);
+  mark('event Started');
+  await delay(250, options.signal);
+  signalTree(pid, 'SIGSTOP');
+  options.onStop?.();
+  const stopAt = performance.now();
+  mark(`SIGSTOP: app frozen for ${(freezeMs / 1000).toFixed(1)} s`);
+  try {
+    await delay(freezeMs, options.signal);
+  } finally {
+    signalTree(pid, 'SIGCONT');
+    options.onContinue?.();
+  }
+  const continueAt = performance.now();
+  mark('SIGCONT: app resumed');
+  sim.complete(event.EventId);
+  mark('event removed from the document');
+  return { eventId: event.EventId, approved, stopAt, continueAt };
 }
 
 /**
@@ -217,57 +322,23 @@ export async function runDrill(options: DrillOptions): Promise<DrillReport> {
       }
     })();
 
-    const event = sim.schedule({
-      type: 'Freeze',
-      notBeforeInMs: noticeMs,
-      durationInSeconds: Math.ceil(freezeMs / 1000),
-      autoStart: false,
+    const rehearsal = await rehearseFreeze({
+      sim,
+      pid: app.pid!,
+      freezeMs,
+      noticeMs,
+      mark,
+      ...(options.signal ? { signal: options.signal } : {}),
+      onStop: () => {
+        stopped = true;
+      },
+      onContinue: () => {
+        stopped = false;
+      },
     });
-    mark(
-      `Freeze ${event.EventId} scheduled, NotBefore in ${(noticeMs / 1000).toFixed(1)} s, ${Math.ceil(freezeMs / 1000)} s long`,
-    );
-    let approved = false;
-    await new Promise<void>((resolve, reject) => {
-      const onApproved = (a: { eventId: string }) => {
-        if (a.eventId !== event.EventId) return;
-        approved = true;
-        mark('the app approved the event (StartRequests)');
-        finish();
-      };
-      const timer = setTimeout(
-        () => {
-          mark('NotBefore reached');
-          finish();
-        },
-        Math.max(0, event.notBefore - Date.now()),
-      );
-      const onAbort = () => {
-        finish();
-        reject(options.signal?.reason);
-      };
-      function finish() {
-        clearTimeout(timer);
-        sim.off('approved', onApproved);
-        options.signal?.removeEventListener('abort', onAbort);
-        resolve();
-      }
-      sim.on('approved', onApproved);
-      options.signal?.addEventListener('abort', onAbort, { once: true });
-    });
-    sim.start(event.EventId);
-    mark('event Started');
-    await delay(250, options.signal);
-    killGroup(app, 'SIGSTOP');
-    stopped = true;
-    const stopAt = now();
-    mark(`SIGSTOP: app frozen for ${(freezeMs / 1000).toFixed(1)} s`);
-    await delay(freezeMs, options.signal);
-    killGroup(app, 'SIGCONT');
-    stopped = false;
-    const contAt = now();
-    mark('SIGCONT: app resumed');
-    sim.complete(event.EventId);
-    mark('event removed from the document');
+    const stopAt = Math.round(rehearsal.stopAt - t0);
+    const contAt = Math.round(rehearsal.continueAt - t0);
+    const approved = rehearsal.approved;
 
     const recoverDeadline = contAt + Math.max(recoverWithinMs * 3, 15_000);
     while (now() < recoverDeadline && !probes.some((p) => p.t >= contAt && p.ok))

@@ -14,6 +14,9 @@ export {
   type DrillOptions,
   type DrillReport,
   formatDrillReport,
+  type Rehearsal,
+  type RehearseFreezeOptions,
+  rehearseFreeze,
   runDrill,
   type TimelineEntry,
 } from './drill.js';
