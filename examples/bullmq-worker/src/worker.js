@@ -1,0 +1,53 @@
+// A BullMQ worker guarded by freezeguard. Every execution is counted per job id in the
+// Redis hash `<queue>:execs`, so a run can prove that no job ran twice.
+// FREEZEGUARD_DISABLED=1 runs the same worker unguarded.
+import { guardWorker } from '@freezeguard/bullmq';
+import { createConsoleLogger, createGuard } from '@freezeguard/core';
+import { Worker } from 'bullmq';
+import { Redis } from 'ioredis';
+
+const env = process.env;
+const queueName = env.QUEUE ?? 'freezeguard-example';
+const label = env.WORKER_LABEL ?? `worker-${process.pid}`;
+const jobMs = Number(env.JOB_MS ?? 500);
+const logger = createConsoleLogger({ level: env.FREEZEGUARD_LOG_LEVEL ?? 'info', name: label });
+const connection = new Redis(env.REDIS_URL ?? 'redis://127.0.0.1:6379', {
+  maxRetriesPerRequest: null,
+});
+const counters = new Redis(env.REDIS_URL ?? 'redis://127.0.0.1:6379');
+
+const worker = new Worker(
+  queueName,
+  async (job) => {
+    await counters.hincrby(`${queueName}:execs`, job.id, 1);
+    await new Promise((r) => setTimeout(r, jobMs));
+    return label;
+  },
+  {
+    connection,
+    concurrency: Number(env.CONCURRENCY ?? 4),
+    lockDuration: Number(env.LOCK_DURATION_MS ?? 30_000),
+    stalledInterval: Number(env.STALLED_INTERVAL_MS ?? 30_000),
+  },
+);
+worker.on('failed', (job, err) => logger.warn({ jobId: job?.id, err: err.message }, 'job failed'));
+worker.on('error', (err) => logger.error({ err: err.message }, 'worker error'));
+
+let guard = null;
+if (env.FREEZEGUARD_DISABLED !== '1') {
+  guard = createGuard({ drainDelayMs: Number(env.FREEZEGUARD_DRAIN_DELAY_MS ?? 0), logger });
+  guardWorker(guard, worker, { pauseTimeoutMs: Number(env.PAUSE_TIMEOUT_MS ?? 20_000) });
+  await guard.start();
+}
+await worker.waitUntilReady();
+logger.info({ queue: queueName, guarded: Boolean(guard) }, 'worker ready');
+
+async function shutdown() {
+  await guard?.stop();
+  await worker.close();
+  connection.disconnect();
+  counters.disconnect();
+  process.exit(0);
+}
+process.on('SIGTERM', shutdown);
+process.on('SIGINT', shutdown);
