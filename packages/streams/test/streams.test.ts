@@ -1,6 +1,6 @@
 import { createWriteStream, statSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { createServer, get, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer, get, type ServerResponse } from 'node:http';
 import { connect, createServer as createNetServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -8,6 +8,7 @@ import { Writable } from 'node:stream';
 import { createGzip, gunzipSync } from 'node:zlib';
 import { createGuard, type Guard, silentLogger } from '@freezeguard/core';
 import { MemorySource } from '@freezeguard/core/testing';
+import { sseClient } from '@freezeguard/test-utils';
 import { afterEach, describe, expect, it } from 'vitest';
 import { guardFlushable, guardResponseStreams, guardWritable } from '../src/index.js';
 
@@ -289,65 +290,11 @@ async function sseServer(guard: Guard) {
   };
 }
 
-/** An EventSource-style reader: reconnects after `retry` with Last-Event-ID. */
-function sseClient(url: string) {
-  const ids: number[] = [];
-  const retries: number[] = [];
-  let connections = 0;
-  let lastId = 0;
-  let retry = 3000;
-  let stopped = false;
-  let current: IncomingMessage | undefined;
-  const open = () => {
-    if (stopped) return;
-    connections++;
-    const req = get(
-      url,
-      { headers: lastId ? { 'Last-Event-ID': String(lastId) } : {}, agent: false },
-      (res) => {
-        current = res;
-        let buf = '';
-        res.setEncoding('utf8');
-        res.on('data', (d: string) => {
-          buf += d;
-          let i = buf.indexOf('\n\n');
-          while (i >= 0) {
-            const block = buf.slice(0, i);
-            buf = buf.slice(i + 2);
-            for (const line of block.split('\n')) {
-              if (line.startsWith('id: ')) {
-                lastId = Number(line.slice(4));
-                ids.push(lastId);
-              } else if (line.startsWith('retry: ')) {
-                retry = Number(line.slice(7));
-                retries.push(retry);
-              }
-            }
-            i = buf.indexOf('\n\n');
-          }
-        });
-        res.on('end', () => setTimeout(open, retry));
-      },
-    );
-    req.on('error', () => setTimeout(open, retry));
-  };
-  open();
-  return {
-    ids,
-    retries,
-    connections: () => connections,
-    stop: () => {
-      stopped = true;
-      current?.destroy();
-    },
-  };
-}
-
 describe('guardResponseStreams', () => {
   it('SSE: the client gets the retry hint and the end before the freeze, reconnects, loses no event id', async () => {
     const { guard, source } = await makeGuard();
     const server = await sseServer(guard);
-    const client = sseClient(server.url);
+    const client = sseClient(server.url, { initialRetryMs: 100 });
     cleanups.push(() => client.stop());
     await until(() => client.ids.length >= 10, 5_000, '10 events');
     expect(server.streams.size).toBe(1);

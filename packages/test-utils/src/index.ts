@@ -1,3 +1,4 @@
 export { type HarnessApp, type HttpAdapterHarness, httpAdapterContract } from './http-contract.js';
 export { freePort } from './net.js';
 export { MissingPrerequisiteError, pingRedis, type RedisHandle, startRedis } from './redis.js';
+export { type SseClient, sseClient } from './sse.js';

@@ -1,0 +1,179 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { request } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { freePort } from '@freezeguard/test-utils';
+
+export const examples = fileURLToPath(new URL('../../examples/', import.meta.url));
+
+/** Every process an e2e test starts, so that a failing test still cleans up. */
+const running = new Set<ChildProcess>();
+
+export async function stopAll(): Promise<void> {
+  await Promise.all([...running].map((p) => stopProcess(p)));
+}
+
+export async function stopProcess(proc: ChildProcess): Promise<void> {
+  if (proc.exitCode !== null || proc.signalCode !== null) {
+    running.delete(proc);
+    return;
+  }
+  const gone = new Promise((r) => proc.once('exit', r));
+  try {
+    process.kill(-proc.pid!, 'SIGCONT');
+    process.kill(-proc.pid!, 'SIGTERM');
+  } catch {
+    proc.kill('SIGKILL');
+  }
+  const t = setTimeout(() => {
+    try {
+      process.kill(-proc.pid!, 'SIGKILL');
+    } catch {
+      // gone
+    }
+  }, 3000);
+  await gone;
+  clearTimeout(t);
+  running.delete(proc);
+}
+
+export function spawnTracked(
+  cmd: string,
+  args: string[],
+  env: Record<string, string>,
+  label: string,
+): ChildProcess {
+  const proc = spawn(cmd, args, {
+    env: { ...process.env, ...env },
+    detached: true,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  running.add(proc);
+  const lines: string[] = [];
+  const keep = (d: Buffer) => {
+    lines.push(...d.toString().split('\n').filter(Boolean));
+    if (lines.length > 200) lines.splice(0, lines.length - 200);
+  };
+  proc.stdout!.on('data', keep);
+  proc.stderr!.on('data', keep);
+  (proc as ChildProcess & { logs: string[]; label: string }).logs = lines;
+  (proc as ChildProcess & { logs: string[]; label: string }).label = label;
+  return proc;
+}
+
+export function logsOf(proc: ChildProcess): string[] {
+  return (proc as ChildProcess & { logs?: string[] }).logs ?? [];
+}
+
+export function httpStatus(url: string, timeoutMs = 1000): Promise<number | string> {
+  return new Promise((resolve) => {
+    const req = request(url, { agent: false, timeout: timeoutMs }, (res) => {
+      res.resume();
+      resolve(res.statusCode ?? 0);
+    });
+    req.on('timeout', () => {
+      req.destroy();
+      resolve('timeout');
+    });
+    req.on('error', (e: NodeJS.ErrnoException) => resolve(e.code ?? 'error'));
+    req.end();
+  });
+}
+
+export async function waitForStatus(
+  url: string,
+  status: number,
+  timeoutMs = 20_000,
+  proc?: ChildProcess,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if ((await httpStatus(url)) === status) return;
+    if (proc && proc.exitCode !== null)
+      throw new Error(`process exited (${proc.exitCode}): ${logsOf(proc).slice(-10).join('\n')}`);
+    if (Date.now() > deadline)
+      throw new Error(`${url} did not answer ${status} within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+export interface App {
+  readonly proc: ChildProcess;
+  readonly port: number;
+  readonly url: string;
+}
+
+/** Starts an example app (its own process group, so SIGSTOP reaches all of it). */
+export async function startApp(
+  example: string,
+  env: Record<string, string>,
+  label: string,
+): Promise<App> {
+  const port = await freePort();
+  const proc = spawnTracked(
+    process.execPath,
+    [join(examples, example, 'src', 'server.js')],
+    { ...env, PORT: String(port), FREEZEGUARD_LOG_LEVEL: 'warn' },
+    label,
+  );
+  const url = `http://127.0.0.1:${port}`;
+  await waitForStatus(`${url}/health/ready`, 200, 20_000, proc);
+  return { proc, port, url };
+}
+
+export interface Haproxy {
+  readonly url: string;
+  stop(): Promise<void>;
+}
+
+/** HAProxy with active HTTP checks on /health/ready (inter 500ms fall 2 rise 2). */
+export async function startHaproxy(
+  backends: readonly App[],
+  options: { readonly balance?: 'roundrobin' | 'first'; readonly serverTimeout?: string } = {},
+): Promise<Haproxy> {
+  const port = await freePort();
+  const dir = await mkdtemp(join(tmpdir(), 'fg-haproxy-'));
+  const cfg = join(dir, 'haproxy.cfg');
+  await writeFile(
+    cfg,
+    [
+      'global',
+      '  maxconn 4096',
+      'defaults',
+      '  mode http',
+      '  timeout connect 1s',
+      '  timeout client 30s',
+      `  timeout server ${options.serverTimeout ?? '3s'}`,
+      '  timeout check 500ms',
+      '  retries 2',
+      '  option redispatch',
+      'frontend fe',
+      `  bind 127.0.0.1:${port}`,
+      '  default_backend be',
+      'backend be',
+      `  balance ${options.balance ?? 'roundrobin'}`,
+      '  option httpchk GET /health/ready',
+      '  http-check expect status 200',
+      '  default-server inter 500ms fall 2 rise 2',
+      ...backends.map(
+        (b, i) =>
+          `  server s${i} 127.0.0.1:${b.port} check${options.balance === 'first' ? ' maxconn 1000' : ''}`,
+      ),
+      '',
+    ].join('\n'),
+  );
+  const proc = spawnTracked('haproxy', ['-f', cfg, '-db'], {}, 'haproxy');
+  const url = `http://127.0.0.1:${port}`;
+  await waitForStatus(`${url}/health/ready`, 200, 10_000, proc);
+  // Let the first checks pass so every backend is up before load starts.
+  await new Promise((r) => setTimeout(r, 1500));
+  return {
+    url,
+    async stop() {
+      await stopProcess(proc);
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
