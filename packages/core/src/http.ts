@@ -1,5 +1,4 @@
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
-import type { Socket } from 'node:net';
 import { sleep } from './clock.js';
 import { assertOption, errorSummary } from './errors.js';
 import type { Guard, PrepareContext } from './guard.js';
@@ -48,6 +47,8 @@ export interface HttpGuard {
    * `rejectWhileDraining` applies, else `null` (the request proceeds, tracked).
    */
   onRequest(req: IncomingMessage, res: ServerResponse, route?: string): ProbeResponse | null;
+  /** The 503 to answer instead of a route, when `rejectWhileDraining` applies now; else null. */
+  rejection(): ProbeResponse | null;
   /** Answer for `{path}/ready` or `{path}/live`. */
   probe(kind: 'ready' | 'live'): Promise<ProbeResponse>;
   /** The server whose idle keep-alive connections are closed at the end of prepare. */
@@ -110,12 +111,23 @@ export function createHttpGuard(guard: Guard, options: HttpGuardOptions = {}): H
   const logger = () => options.logger ?? guard.logger;
 
   const live = new Set<ServerResponse>();
-  const sockets = new Map<Socket, number>();
   const servers = new Set<Server>();
   let zeroWaiters: (() => void)[] = [];
   let draining = false;
 
   const isDraining = () => !guard.isReady();
+  const rejection = (): ProbeResponse | null =>
+    o.rejectWhileDraining && isDraining()
+      ? {
+          status: 503,
+          headers: {
+            'Retry-After': retryAfter(),
+            'Cache-Control': 'no-store',
+            'Content-Type': 'text/plain; charset=utf-8',
+          },
+          body: 'draining',
+        }
+      : null;
   const retryAfter = () => {
     const at = guard.expectedResumeAt();
     const seconds = at === null ? 1 : Math.ceil((at - guard.clock.now()) / 1000);
@@ -133,20 +145,17 @@ export function createHttpGuard(guard: Guard, options: HttpGuardOptions = {}): H
     draining = now;
   });
 
-  function release(res: ServerResponse, socket: Socket): void {
-    if (!live.delete(res)) return;
-    const n = (sockets.get(socket) ?? 1) - 1;
-    if (n <= 0 && socket.destroyed) sockets.delete(socket);
-    else sockets.set(socket, Math.max(0, n));
-    if (live.size === 0) for (const w of zeroWaiters.splice(0)) w();
+  // One listener per request, on 'close' (emitted after 'finish' too): this runs on every
+  // request of the app, so it stays as small as it can be.
+  function release(this: ServerResponse): void {
+    live.delete(this);
+    if (live.size === 0 && zeroWaiters.length > 0) for (const w of zeroWaiters.splice(0)) w();
   }
 
   function closeIdle(): void {
-    for (const server of servers) server.closeIdleConnections?.();
-    for (const [socket, n] of sockets) {
-      if (n === 0 && !socket.destroyed) socket.end();
-      if (n === 0) sockets.delete(socket);
-    }
+    // Node closes keep-alive connections with no request in flight; busy ones close after
+    // their response, which carries Connection: close.
+    for (const server of servers) server.closeIdleConnections();
   }
 
   async function prepare(ctx: PrepareContext): Promise<void> {
@@ -234,31 +243,19 @@ export function createHttpGuard(guard: Guard, options: HttpGuardOptions = {}): H
     get inFlight() {
       return live.size;
     },
+    rejection,
     onRequest(req, res, route) {
       const url = route ?? req.url ?? '';
-      const pathOnly = url.split('?')[0];
+      const q = url.indexOf('?');
+      const pathOnly = q < 0 ? url : url.slice(0, q);
       if (pathOnly === readyPath || pathOnly === livePath) return null;
       if (isDraining()) {
         res.setHeader('Connection', 'close');
-        if (o.rejectWhileDraining) {
-          return {
-            status: 503,
-            headers: {
-              'Retry-After': retryAfter(),
-              'Cache-Control': 'no-store',
-              'Content-Type': 'text/plain; charset=utf-8',
-            },
-            body: 'draining',
-          };
-        }
+        const rejected = rejection();
+        if (rejected) return rejected;
       }
-      const socket = req.socket;
-      if (!sockets.has(socket)) socket.once('close', () => sockets.delete(socket));
-      sockets.set(socket, (sockets.get(socket) ?? 0) + 1);
       live.add(res);
-      const done = () => release(res, socket);
-      res.once('finish', done);
-      res.once('close', done);
+      res.on('close', release);
       return null;
     },
     async probe(kind) {

@@ -10,13 +10,14 @@
  *
  * @module
  */
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import {
   createHttpGuard,
   type Guard,
   type HttpGuardOptions,
   type ProbeResponse,
 } from '@freezeguard/core';
-import type { FastifyPluginAsync, FastifyReply } from 'fastify';
+import type { FastifyPluginAsync, FastifyReply, onRequestHookHandler } from 'fastify';
 import fp from 'fastify-plugin';
 
 /** Options of the plugin: the guard plus the shared HTTP adapter options. */
@@ -41,6 +42,36 @@ const plugin: FastifyPluginAsync<FreezeguardFastifyOptions> = async (fastify, op
   http.attachServer(fastify.server);
   fastify.decorate('freezeguard', guard);
 
+  // In-flight tracking and Connection: close work on the raw request, in a listener of the
+  // server's own 'request' event: no Fastify hook on the hot path. Only
+  // rejectWhileDraining, which must answer instead of the route, needs a hook.
+  const probeUrls = new Set<string>();
+  const track = (req: IncomingMessage, res: ServerResponse) => {
+    const url = req.url ?? '';
+    const q = url.indexOf('?');
+    if (!probeUrls.has(q < 0 ? url : url.slice(0, q))) http.onRequest(req, res, '');
+  };
+  fastify.server.prependListener('request', track);
+  fastify.addHook('onClose', async () => {
+    fastify.server.off('request', track);
+  });
+  const reject: onRequestHookHandler = (_request, reply, done) => {
+    const rejected = http.rejection();
+    if (!rejected) return done();
+    send(reply, rejected);
+  };
+  fastify.addHook('onRoute', (route) => {
+    if ((route.config as { freezeguardProbe?: boolean } | undefined)?.freezeguardProbe) {
+      probeUrls.add(route.url);
+      return;
+    }
+    if (!options.rejectWhileDraining) return;
+    const existing = route.onRequest;
+    route.onRequest =
+      existing === undefined
+        ? [reject]
+        : [reject, ...(Array.isArray(existing) ? existing : [existing])];
+  });
   for (const [kind, path] of [
     ['ready', http.readyPath],
     ['live', http.livePath],
@@ -51,12 +82,6 @@ const plugin: FastifyPluginAsync<FreezeguardFastifyOptions> = async (fastify, op
       async (_request, reply) => send(reply, await http.probe(kind)),
     );
   }
-  fastify.addHook('onRequest', async (request, reply) => {
-    // Probes are not requests to drain (and the route config keeps any prefix right).
-    if ((request.routeOptions.config as { freezeguardProbe?: boolean }).freezeguardProbe) return;
-    const reject = http.onRequest(request.raw, reply.raw, '');
-    if (reject) return send(reply, reject);
-  });
   fastify.addHook('onClose', async () => http.close());
 };
 
