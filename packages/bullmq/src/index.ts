@@ -11,6 +11,7 @@
  * @module
  */
 import {
+  assertGuard,
   assertOption,
   awaitClockSync,
   errorSummary,
@@ -151,12 +152,7 @@ export function guardConnections(
   holders: readonly object[],
   options: GuardConnectionsOptions = {},
 ): () => void {
-  assertOption(
-    guard && typeof guard.use === 'function',
-    'guard',
-    'must be a guard from createGuard()',
-    guard,
-  );
+  assertGuard(guard);
   assertOption(
     Array.isArray(holders),
     'holders',
@@ -207,12 +203,7 @@ export function guardWorker(
   worker: Worker,
   options: GuardWorkerOptions = {},
 ): GuardedWorker {
-  assertOption(
-    guard && typeof guard.use === 'function',
-    'guard',
-    'must be a guard from createGuard()',
-    guard,
-  );
+  assertGuard(guard);
   assertOption(
     worker &&
       typeof worker.pause === 'function' &&

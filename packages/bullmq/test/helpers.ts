@@ -57,16 +57,4 @@ export function startWorkerChild(env: Record<string, string>): Child {
   };
 }
 
-export const wait = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-export async function until(
-  check: () => boolean | Promise<boolean>,
-  timeoutMs = 15_000,
-  what = 'condition',
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await wait(25);
-  }
-}
+export { until, wait } from '@freezeguard/test-utils';

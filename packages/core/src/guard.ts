@@ -233,6 +233,8 @@ interface Tracked {
   event: ScheduledEvent;
   present: boolean;
   startedAt: number | null;
+  /** Last time a document still listed it as Scheduled. */
+  scheduledSeenAt: number | null;
   approvedAt: number | null;
   relevant: boolean;
   reason: string | null;
@@ -604,6 +606,7 @@ class GuardImpl implements Guard {
           event,
           present: true,
           startedAt: null,
+          scheduledSeenAt: null,
           approvedAt: null,
           relevant: false,
           reason: null,
@@ -624,7 +627,9 @@ class GuardImpl implements Guard {
       }
       t.event = event;
       t.present = true;
-      if (event.EventStatus === 'Started' && t.startedAt === null) t.startedAt = now;
+      if (event.EventStatus === 'Scheduled') t.scheduledSeenAt = now;
+      if (event.EventStatus === 'Started' && t.startedAt === null)
+        t.startedAt = this.#startedSince(t, now);
       this.#classify(t);
     }
     for (const [id, t] of this.#events) {
@@ -649,6 +654,24 @@ class GuardImpl implements Guard {
       cycle.pauses.push(pause);
       this.#evaluate();
     }
+  }
+
+  /**
+   * When an event we first see Started really started. Azure often freezes the VM within
+   * a poll interval of starting the event, so the guard wakes up to a pause before it ever
+   * saw `Started`: a pause that began after the last Scheduled sighting is that start.
+   */
+  #startedSince(t: Tracked, now: number): number {
+    let started = now;
+    const cycle = this.#cycle;
+    if (cycle?.events.has(t.event.EventId) && t.scheduledSeenAt !== null) {
+      for (const p of cycle.pauses) {
+        const began = p.detectedAt - Math.max(0, p.pausedMs);
+        if (p.detectedAt > t.scheduledSeenAt)
+          started = Math.min(started, Math.max(began, t.scheduledSeenAt));
+      }
+    }
+    return started;
   }
 
   #prepareAt(t: Tracked): number {
@@ -1009,6 +1032,27 @@ function linkedController(parent: AbortSignal): AbortController {
   if (parent.aborted) controller.abort(parent.reason);
   else parent.addEventListener('abort', () => controller.abort(parent.reason), { once: true });
   return controller;
+}
+
+/**
+ * Throws `ERR_BAD_OPTION` unless `guard` is a guard: every adapter checks its first
+ * argument with this.
+ *
+ * @example
+ * ```ts
+ * export function guardThing(guard: Guard, thing: Thing) {
+ *   assertGuard(guard);
+ *   …
+ * }
+ * ```
+ */
+export function assertGuard(guard: unknown): asserts guard is Guard {
+  assertOption(
+    typeof guard === 'object' && guard !== null && typeof (guard as Guard).use === 'function',
+    'guard',
+    'must be a guard from createGuard()',
+    guard,
+  );
 }
 
 /**

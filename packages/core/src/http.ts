@@ -1,7 +1,7 @@
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { sleep } from './clock.js';
 import { assertOption, errorSummary } from './errors.js';
-import type { Guard, PrepareContext } from './guard.js';
+import { assertGuard, type Guard, type PrepareContext } from './guard.js';
 import type { Logger } from './logger.js';
 
 /** A readiness check: resolve truthy (or nothing) when healthy; throw, reject or return `false` when not. */
@@ -88,12 +88,7 @@ const DEFAULTS = {
  * ```
  */
 export function createHttpGuard(guard: Guard, options: HttpGuardOptions = {}): HttpGuard {
-  assertOption(
-    guard && typeof guard.use === 'function',
-    'guard',
-    'must be a guard from createGuard()',
-    guard,
-  );
+  assertGuard(guard);
   const o = { ...DEFAULTS, ...stripUndefined(options) };
   assertOption(
     typeof o.path === 'string' && o.path.startsWith('/'),

@@ -47,6 +47,7 @@ export {
 } from './errors.js';
 export {
   type ApprovalPolicy,
+  assertGuard,
   type CallOutcome,
   createGuard,
   type EventReport,

@@ -229,6 +229,22 @@ describe('lifecycle of a Freeze', () => {
     expect(s.guard.state).toBe('ready');
   });
 
+  it('a freeze before NotBefore that the guard only learns of afterwards (someone else approved) still ends it', async () => {
+    const s = await started(setup());
+    s.source.publish(doc([freeze({ NotBefore: rfc1123(T0 + 40_000) })]));
+    await s.clock.advance(6_000);
+    expect(s.guard.state).toBe('ready');
+    // Another VM of the availability set approves: Azure starts the event and freezes us
+    // before our next poll, so the pause comes first…
+    await s.clock.stop(5_000);
+    await s.clock.flush();
+    expect(s.guard.state).toBe('ready');
+    // …and the document says Started only after it.
+    s.source.publish(doc([freeze({ EventStatus: 'Started', NotBefore: '' })]));
+    await s.clock.advance(200); // the estimate of when the pause began is within a tick
+    expect(s.guard.state).toBe('idle');
+  });
+
   it('maxHoldMs resumes anyway, warns in the log and in status()', async () => {
     const s = await started(setup({ maxHoldMs: 20_000 }));
     const resumed: unknown[] = [];

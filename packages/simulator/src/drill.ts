@@ -286,7 +286,7 @@ export async function runDrill(options: DrillOptions): Promise<DrillReport> {
     const spawnError = new Promise<string>((resolve) =>
       app.once('error', (err) => resolve(`failed to start: ${err.message}`)),
     );
-    mark(`started app: ${options.command.join(' ')} (PORT=${port})`);
+    mark(`started app: ${options.command.join(' ')} (pid ${app.pid}, PORT=${port})`);
 
     const deadline = performance.now() + (options.startTimeoutMs ?? 30_000);
     for (;;) {

@@ -6,6 +6,7 @@ import {
   systemClock,
   systemTimers,
 } from '@freezeguard/core';
+import { until, wait } from '@freezeguard/test-utils';
 import { EnvHttpProxyAgent, getGlobalDispatcher, setGlobalDispatcher } from 'undici';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { type Simulator, startSimulator } from '../src/index.js';
@@ -21,15 +22,6 @@ function recordingLogger() {
     warn: make('warn'),
     error: make('error'),
   };
-}
-
-const wait = (ms: number) => new Promise((r) => setTimeout(r, ms));
-async function until(check: () => boolean, timeoutMs = 10_000, what = 'condition') {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await wait(20);
-  }
 }
 
 let sim: Simulator;

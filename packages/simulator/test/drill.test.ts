@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import type { DrillReport } from '../src/index.js';
@@ -96,4 +97,36 @@ describe('freezeguard watch', () => {
       await sim.close();
     }
   }, 30_000);
+});
+
+describe('freezeguard drill, interrupted', () => {
+  it('Ctrl-C while the app is frozen: the app is resumed and stopped, exit 130', async () => {
+    const child = spawn(
+      process.execPath,
+      [cli, 'drill', '--freeze', '30s', '--notice', '2s', '--', process.execPath, app],
+      {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
+    let out = '';
+    child.stdout.on('data', (d) => (out += d));
+    const exited = new Promise<number | null>((resolve) =>
+      child.on('exit', (code) => resolve(code)),
+    );
+    const deadline = Date.now() + 30_000;
+    while (!/SIGSTOP/.test(out) && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 50));
+    const pid = Number(/pid (\d+)/.exec(out)?.[1]);
+    expect(pid).toBeGreaterThan(0);
+    expect(readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]![0]).toBe('T'); // stopped
+    child.kill('SIGINT');
+    expect(await exited).toBe(130);
+    let alive = true;
+    try {
+      process.kill(pid, 0);
+    } catch {
+      alive = false;
+    }
+    expect(alive).toBe(false);
+  }, 60_000);
 });

@@ -14,6 +14,7 @@ import { fsync } from 'node:fs';
 import type { ServerResponse } from 'node:http';
 import type { Writable } from 'node:stream';
 import {
+  assertGuard,
   assertOption,
   type Guard,
   type Participant,
@@ -119,12 +120,7 @@ function register(
  * ```
  */
 export function guardWritable(guard: Guard, stream: Writable, options: GuardWritableOptions) {
-  assertOption(
-    guard && typeof guard.use === 'function',
-    'guard',
-    'must be a guard from createGuard()',
-    guard,
-  );
+  assertGuard(guard);
   assertOption(
     stream && typeof stream.write === 'function',
     'stream',
@@ -177,12 +173,7 @@ export function guardWritable(guard: Guard, stream: Writable, options: GuardWrit
  * ```
  */
 export function guardFlushable(guard: Guard, options: GuardFlushableOptions) {
-  assertOption(
-    guard && typeof guard.use === 'function',
-    'guard',
-    'must be a guard from createGuard()',
-    guard,
-  );
+  assertGuard(guard);
   assertOption(
     typeof options?.name === 'string' && options.name !== '',
     'name',
@@ -262,12 +253,7 @@ export function guardResponseStreams(
   guard: Guard,
   options: GuardResponseStreamsOptions = {},
 ): ResponseStreams {
-  assertOption(
-    guard && typeof guard.use === 'function',
-    'guard',
-    'must be a guard from createGuard()',
-    guard,
-  );
+  assertGuard(guard);
   const retryMs = options.retryMs ?? 1000;
   assertOption(
     Number.isInteger(retryMs) && retryMs >= 0,

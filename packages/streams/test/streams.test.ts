@@ -8,7 +8,7 @@ import { Writable } from 'node:stream';
 import { createGzip, gunzipSync } from 'node:zlib';
 import { createGuard, type Guard, silentLogger } from '@freezeguard/core';
 import { MemorySource } from '@freezeguard/core/testing';
-import { sseClient } from '@freezeguard/test-utils';
+import { sseClient, until, wait } from '@freezeguard/test-utils';
 import { afterEach, describe, expect, it } from 'vitest';
 import { guardFlushable, guardResponseStreams, guardWritable } from '../src/index.js';
 
@@ -16,15 +16,6 @@ const cleanups: (() => unknown)[] = [];
 afterEach(async () => {
   while (cleanups.length) await cleanups.pop()!();
 });
-const wait = (ms: number) => new Promise((r) => setTimeout(r, ms));
-async function until(check: () => boolean, timeoutMs = 10_000, what = 'condition') {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await wait(5);
-  }
-}
-
 let incarnation = 1;
 const started = (type = 'Freeze') => ({
   DocumentIncarnation: ++incarnation,

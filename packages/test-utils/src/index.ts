@@ -2,3 +2,4 @@ export { type HarnessApp, type HttpAdapterHarness, httpAdapterContract } from '.
 export { freePort } from './net.js';
 export { MissingPrerequisiteError, pingRedis, type RedisHandle, startRedis } from './redis.js';
 export { type SseClient, sseClient } from './sse.js';
+export { until, wait } from './wait.js';
