@@ -191,7 +191,9 @@ async function probe() {
   let n = 1;
   for (let i = 0; i < (quick ? 20 : 100); i++) {
     let enteredAt = null;
-    const off = guard.on('state', (s) => s === 'preparing' && (enteredAt = performance.now()));
+    const off = guard.on('state', (s) => {
+      if (s === 'preparing') enteredAt = performance.now();
+    });
     let got503 = null;
     const loop = (async () => {
       while (got503 === null) {

@@ -1,6 +1,7 @@
 // Processes the benchmarks measure. `node fixtures.mjs <kind>`:
 //  bare-idle | guard-idle        an idle process, with or without a guard polling IMDS at 1 Hz
 //  express-bare | express-guarded | fastify-bare | fastify-guarded   hello-world servers on PORT
+//  express-guardonly | fastify-guardonly   a started guard but no adapter (isolates the adapter's cost)
 import { createGuard, silentLogger } from '@freezeguard/core';
 
 const kind = process.argv[2];
@@ -28,5 +29,5 @@ if (kind.startsWith('express')) {
   app.get('/', async () => 'hello');
   await app.listen({ port, host: '127.0.0.1' });
 }
-if (process.env.NO_START !== '1') await guard?.start();
+await guard?.start();
 process.stdout.write('ready\n');
