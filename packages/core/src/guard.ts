@@ -348,7 +348,7 @@ class GuardImpl implements Guard {
   readonly #events = new Map<string, Tracked>();
   readonly #approvalsSent = new Set<string>();
   readonly #warnings: { at: string; message: string }[] = [];
-  readonly #detector: { start(): void; stop(): void };
+  readonly #detector: { start(): void; stop(): void; setTick(ms: number): void };
   #state: GuardState = 'idle';
   #running = false;
   #stopped = false;
@@ -372,7 +372,7 @@ class GuardImpl implements Guard {
       clock: this.clock,
       timers: this.timers,
       thresholdMs: this.#o.pauseThresholdMs,
-      tickMs: this.#o.tickIntervalMs,
+      tickMs: this.#idleTickMs(),
       onPause: (pause) => this.#onPause(pause),
     });
   }
@@ -684,8 +684,18 @@ class GuardImpl implements Guard {
     const previous = this.#state;
     if (previous === next) return;
     this.#state = next;
+    this.#detector.setTick(next === 'idle' ? this.#idleTickMs() : this.#o.tickIntervalMs);
     this.logger.info({ state: next, previous }, `freezeguard: ${previous} → ${next}`);
     this.#emitter.emit('state', next, previous);
+  }
+
+  // With nothing announced a pause changes nothing but the report, so the detector looks
+  // less often: an idle guard must cost next to nothing.
+  #idleTickMs(): number {
+    return Math.max(
+      this.#o.tickIntervalMs,
+      Math.min(this.#o.pauseThresholdMs / 2, this.#o.tickIntervalMs * 4),
+    );
   }
 
   #clearWake(): void {

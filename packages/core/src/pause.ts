@@ -44,8 +44,11 @@ export interface PauseDetectorOptions {
 export function createPauseDetector(options: PauseDetectorOptions): {
   start(): void;
   stop(): void;
+  /** Looks every `ms` from now on (the estimate error follows: ±ms/2). */
+  setTick(ms: number): void;
 } {
-  const { clock, timers, thresholdMs, tickMs, onPause } = options;
+  const { clock, timers, thresholdMs, onPause } = options;
+  let tickMs = options.tickMs;
   let handle: TimerHandle | null = null;
   let lastMono = 0;
   let lastWall = 0;
@@ -82,6 +85,16 @@ export function createPauseDetector(options: PauseDetectorOptions): {
     stop() {
       if (handle !== null) timers.clearTimeout(handle);
       handle = null;
+    },
+    setTick(ms) {
+      if (ms === tickMs) return;
+      tickMs = ms;
+      if (handle === null) return;
+      // Restart the interval so no tick is judged against the other period.
+      timers.clearTimeout(handle);
+      lastMono = clock.monotonic();
+      lastWall = clock.now();
+      handle = timers.setTimeout(tick, tickMs);
     },
   };
 }

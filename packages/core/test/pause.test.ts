@@ -124,3 +124,43 @@ describe('pause detection in a real process (SIGSTOP/SIGCONT)', () => {
     expect(c.messages.filter((m) => 'pause' in m)).toEqual([]);
   });
 });
+
+describe('pause detection in a guard', () => {
+  it('looks every 4 ticks while idle and every tick once an event is known', async () => {
+    const { createGuard } = await import('../src/index.js');
+    const { MemorySource } = await import('../src/testing.js');
+    const clock = new FakeClock();
+    const source = new MemorySource({ resourceName: 'vm-1' });
+    const guard = createGuard({
+      source,
+      clock,
+      timers: clock,
+      resourceName: 'vm-1',
+      logger: { debug() {}, info() {}, warn() {}, error() {} },
+    });
+    const pauses: PauseInfo[] = [];
+    guard.on('pause', (p) => pauses.push(p));
+    await guard.start();
+    await clock.advance(1_000);
+    await clock.stop(3_000);
+    expect(pauses[0]!.pausedMs).toBeGreaterThanOrEqual(2_800); // idle: ±200 ms
+    source.publish({
+      DocumentIncarnation: 2,
+      Events: [
+        {
+          EventId: 'E',
+          EventType: 'Freeze',
+          EventStatus: 'Scheduled',
+          Resources: ['vm-1'],
+          NotBefore: new Date(clock.now() + 3_600_000).toUTCString(),
+          ResourceType: 'VirtualMachine',
+        },
+      ],
+    });
+    await clock.advance(1_000);
+    expect(guard.state).toBe('scheduled');
+    await clock.stop(3_000);
+    expect(Math.abs(pauses[1]!.pausedMs - 3_000)).toBeLessThanOrEqual(50); // scheduled: ±50 ms
+    await guard.stop();
+  });
+});
