@@ -115,21 +115,9 @@ describe.each([
     cleanups.push(() => guard.stop());
     guardWorker(guard, worker);
     await guard.start();
-    source.publish({
-      DocumentIncarnation: 2,
-      Events: [
-        {
-          EventId: 'E',
-          EventType: 'Freeze',
-          EventStatus: 'Started',
-          Resources: ['vm-1'],
-          NotBefore: '',
-          ResourceType: 'VirtualMachine',
-        },
-      ],
-    });
+    source.announce({ EventId: 'E', DurationInSeconds: -1 });
     await until(() => guard.state === 'frozen', 5_000, 'frozen');
-    source.publish({ DocumentIncarnation: 3, Events: [] });
+    source.announce();
     await until(() => guard.state === 'idle', 5_000, 'idle');
     expect(worker.isPaused()).toBe(true);
   });
@@ -155,22 +143,10 @@ describe('guardWorker: clock behind Redis', () => {
     cleanups.push(() => guard.stop());
     guardWorker(guard, worker, { clockToleranceMs: 500, clockSyncTimeoutMs: 10_000 });
     await guard.start();
-    source.publish({
-      DocumentIncarnation: 2,
-      Events: [
-        {
-          EventId: 'E',
-          EventType: 'Freeze',
-          EventStatus: 'Started',
-          Resources: ['vm-1'],
-          NotBefore: '',
-          ResourceType: 'VirtualMachine',
-        },
-      ],
-    });
+    source.announce({ EventId: 'E', DurationInSeconds: -1 });
     for (let i = 0; i < 20 && guard.state !== 'frozen'; i++) await clock.advance(100);
     expect(worker.isPaused()).toBe(true);
-    source.publish({ DocumentIncarnation: 3, Events: [] });
+    source.announce();
     for (let i = 0; i < 10; i++) {
       await clock.advance(100);
       await wait(10);
@@ -233,22 +209,10 @@ describe('guardWorker: Redis down during the freeze', () => {
       pingTimeoutMs: 300,
     });
     await guard.start();
-    source.publish({
-      DocumentIncarnation: 2,
-      Events: [
-        {
-          EventId: 'E',
-          EventType: 'Freeze',
-          EventStatus: 'Started',
-          Resources: ['vm-1'],
-          NotBefore: '',
-          ResourceType: 'VirtualMachine',
-        },
-      ],
-    });
+    source.announce({ EventId: 'E', DurationInSeconds: -1 });
     await until(() => guard.state === 'frozen', 5_000, 'frozen');
     await own.stop();
-    source.publish({ DocumentIncarnation: 3, Events: [] });
+    source.announce();
     await wait(1_500);
     expect(guard.state).toBe('resuming');
     expect(worker.isPaused()).toBe(true);
@@ -389,19 +353,7 @@ describe('several workers and a Queue/QueueEvents pair in one process', () => {
     guardConnections(guard, [queue, events]);
     await guard.start();
     expect(guard.status().participants.map((p) => p.phase)).toEqual(['work', 'work', 'work']);
-    source.publish({
-      DocumentIncarnation: 2,
-      Events: [
-        {
-          EventId: 'E',
-          EventType: 'Freeze',
-          EventStatus: 'Started',
-          Resources: ['vm-1'],
-          NotBefore: '',
-          ResourceType: 'VirtualMachine',
-        },
-      ],
-    });
+    source.announce({ EventId: 'E', DurationInSeconds: -1 });
     await until(() => guard.state === 'frozen', 5_000, 'frozen');
     expect(workers.every((w) => w.isPaused())).toBe(true);
     const job = await queue.add('during', {});
@@ -410,7 +362,7 @@ describe('several workers and a Queue/QueueEvents pair in one process', () => {
     const completed = new Promise<string>((resolve) =>
       events.on('completed', ({ jobId }) => resolve(jobId)),
     );
-    source.publish({ DocumentIncarnation: 3, Events: [] });
+    source.announce();
     await until(() => guard.state === 'idle', 5_000, 'idle');
     expect(workers.every((w) => !w.isPaused())).toBe(true);
     expect(await completed).toBe(job.id);

@@ -145,6 +145,7 @@ export class MemorySource implements MaintenanceSource {
   #resourceName: string | undefined;
   #nameError: Error | null;
   #failures = 0;
+  #incarnation = 1000;
   #lastSuccessAt: number | null = null;
 
   constructor(options: { readonly resourceName?: string; readonly nameError?: Error } = {}) {
@@ -177,6 +178,38 @@ export class MemorySource implements MaintenanceSource {
 
   async approve(eventId: string): Promise<void> {
     this.approvals.push(eventId);
+  }
+
+  /**
+   * Publishes a document listing `events`, each filled in for this VM: a Started Freeze
+   * unless told otherwise (`NotBefore` 15 minutes ahead for a Scheduled one). The
+   * incarnation goes up by one; `announce()` with no event empties the document.
+   *
+   * @example
+   * ```ts
+   * source.announce({ EventId: 'E1' });                              // a Freeze under way
+   * source.announce({ EventType: 'Reboot', EventStatus: 'Scheduled' }); // a reboot ahead
+   * source.announce();                                               // it is over
+   * ```
+   */
+  announce(...events: Record<string, unknown>[]): ScheduledEventsDocument {
+    const now = this.#ctx?.clock.now() ?? Date.now();
+    return this.publish({
+      DocumentIncarnation: ++this.#incarnation,
+      Events: events.map((over, i) => {
+        const status = over.EventStatus ?? 'Started';
+        return {
+          EventId: `E-${this.#incarnation}-${i}`,
+          EventType: 'Freeze',
+          EventStatus: status,
+          ResourceType: 'VirtualMachine',
+          Resources: [this.#resourceName ?? 'vm-1'],
+          NotBefore: status === 'Started' ? '' : new Date(now + 15 * 60_000).toUTCString(),
+          DurationInSeconds: 5,
+          ...over,
+        };
+      }),
+    });
   }
 
   /** Delivers a document to the guard, as a poll would. */

@@ -144,19 +144,7 @@ describe('pause detection in a guard', () => {
     await clock.advance(1_000);
     await clock.stop(3_000);
     expect(pauses[0]!.pausedMs).toBeGreaterThanOrEqual(2_800); // idle: ±200 ms
-    source.publish({
-      DocumentIncarnation: 2,
-      Events: [
-        {
-          EventId: 'E',
-          EventType: 'Freeze',
-          EventStatus: 'Scheduled',
-          Resources: ['vm-1'],
-          NotBefore: new Date(clock.now() + 3_600_000).toUTCString(),
-          ResourceType: 'VirtualMachine',
-        },
-      ],
-    });
+    source.announce({ EventStatus: 'Scheduled' });
     await clock.advance(1_000);
     expect(guard.state).toBe('scheduled');
     await clock.stop(3_000);

@@ -16,23 +16,6 @@ const cleanups: (() => unknown)[] = [];
 afterEach(async () => {
   while (cleanups.length) await cleanups.pop()!();
 });
-let incarnation = 1;
-const started = (type = 'Freeze') => ({
-  DocumentIncarnation: ++incarnation,
-  Events: [
-    {
-      EventId: 'E',
-      EventType: type,
-      EventStatus: 'Started',
-      Resources: ['vm-1'],
-      NotBefore: '',
-      ResourceType: 'VirtualMachine',
-      DurationInSeconds: 5,
-    },
-  ],
-});
-const removed = () => ({ DocumentIncarnation: ++incarnation, Events: [] });
-
 async function makeGuard(extra: Parameters<typeof createGuard>[0] = {}) {
   const source = new MemorySource({ resourceName: 'vm-1' });
   const guard = createGuard({
@@ -147,7 +130,7 @@ describe('guardWritable', () => {
     guard.on('state', (s) => {
       if (s === 'preparing') writtenAtPrepare = p.written();
     });
-    source.publish(started());
+    source.announce({});
     await until(() => guard.state === 'frozen', 20_000, 'prepared');
     expect(statSync(join(dir, 'audit.log')).size).toBeGreaterThanOrEqual(writtenAtPrepare);
     // Everything left the process: read by the peer, or queued in the kernel on either side.
@@ -155,7 +138,7 @@ describe('guardWritable', () => {
     expect(peer.received() + inKernel).toBeGreaterThanOrEqual(writtenAtPrepare);
     expect(file.writableLength).toBe(0);
     expect(peer.socket.writableLength).toBe(0);
-    source.publish(removed());
+    source.announce();
     await until(() => guard.state === 'idle', 5_000, 'resumed');
     expect(resumes).toEqual([{ pausedMs: 0, clockStepMs: 0, cancelled: false }]);
     await wait(100);
@@ -174,7 +157,7 @@ describe('guardWritable', () => {
     gzip.on('data', (c) => out.push(c));
     gzip.write('hello before the freeze\n');
     guardWritable(guard, gzip, { name: 'gzip' });
-    source.publish(started());
+    source.announce({});
     await until(() => guard.state === 'frozen', 5_000, 'prepared');
     // Without a flush, zlib would still hold these bytes; after Z_SYNC_FLUSH they decode.
     const inflated = gunzipSync(Buffer.concat(out), {
@@ -189,7 +172,7 @@ describe('guardWritable', () => {
     const file = createWriteStream(join(dir, 'x.log'));
     file.write('last words');
     guardWritable(guard, file, { name: 'file' });
-    source.publish(started('Reboot'));
+    source.announce({ EventType: 'Reboot' });
     await until(() => guard.state === 'shutting-down', 5_000, 'shutting-down');
     expect(file.writableFinished).toBe(true);
     expect(await readFile(join(dir, 'x.log'), 'utf8')).toBe('last words');
@@ -212,7 +195,7 @@ describe('guardWritable', () => {
     guardWritable(guard, erroring, { name: 'erroring' });
     guardWritable(guard, stuck, { name: 'stuck' });
     guardWritable(guard, doomed, { name: 'doomed' });
-    source.publish(started());
+    source.announce({});
     await wait(30);
     doomed.destroy(new Error('peer went away'));
     await until(() => guard.state === 'frozen', 5_000, 'past prepare');
@@ -220,7 +203,7 @@ describe('guardWritable', () => {
       guard.status().participants.map((p) => [p.name, p.prepare?.outcome]),
     );
     expect(outcomes).toEqual({ erroring: 'error', stuck: 'timeout', doomed: 'error' });
-    source.publish(removed());
+    source.announce();
     await until(() => guard.state === 'idle', 5_000, 'resumed');
   });
 });
@@ -238,13 +221,13 @@ describe('guardFlushable', () => {
       close: () => calls.push('close'),
       onResume: (i) => calls.push(`resume:${i.cancelled}`),
     });
-    source.publish(started());
+    source.announce({});
     await until(() => guard.state === 'frozen', 5_000, 'prepared');
     expect(calls).toEqual(['flush']);
-    source.publish(removed());
+    source.announce();
     await until(() => guard.state === 'idle', 5_000, 'resumed');
     expect(calls).toEqual(['flush', 'resume:false']);
-    source.publish(started('Terminate'));
+    source.announce({ EventType: 'Terminate' });
     await until(() => guard.state === 'shutting-down', 5_000, 'shutdown');
     expect(calls).toEqual(['flush', 'resume:false', 'flush', 'close']);
   });
@@ -289,12 +272,12 @@ describe('guardResponseStreams', () => {
     cleanups.push(() => client.stop());
     await until(() => client.ids.length >= 10, 5_000, '10 events');
     expect(server.streams.size).toBe(1);
-    source.publish(started());
+    source.announce({});
     await until(() => guard.state === 'frozen', 5_000, 'prepared');
     await until(() => client.retries.length > 0, 2_000, 'retry hint');
     expect(client.retries).toEqual([100]);
     expect(server.streams.size).toBe(0); // ended and untracked, no leak
-    source.publish(removed());
+    source.announce();
     await until(() => guard.state === 'idle', 5_000, 'resumed');
     await until(() => client.connections() >= 2 && client.ids.length >= 30, 5_000, 'reconnected');
     server.stop();
@@ -336,7 +319,7 @@ describe('guardResponseStreams', () => {
     expect(await fetchAll('/short')).toBe('done');
     const media = fetchAll('/media');
     await until(() => streams.size === 1, 5_000, 'tracked');
-    source.publish(started());
+    source.announce({});
     expect(await media).toBe('chunklast chunk');
     expect(drained).toEqual(['/media']);
     expect(streams.size).toBe(0);

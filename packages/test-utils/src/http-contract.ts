@@ -20,26 +20,6 @@ export interface HttpAdapterHarness {
 }
 
 const silent = { debug() {}, info() {}, warn() {}, error() {} };
-let incarnation = 10;
-
-function freezeDoc(over: Record<string, unknown> = {}) {
-  return {
-    DocumentIncarnation: ++incarnation,
-    Events: [
-      {
-        EventId: 'EV-HTTP',
-        EventType: 'Freeze',
-        EventStatus: 'Started',
-        ResourceType: 'VirtualMachine',
-        Resources: ['vm-1'],
-        NotBefore: '',
-        DurationInSeconds: 5,
-        ...over,
-      },
-    ],
-  };
-}
-
 /**
  * The contract every HTTP adapter must pass, run against real servers and a keep-alive
  * client, with the guard on a fake clock so the freeze is deterministic.
@@ -107,7 +87,7 @@ export function httpAdapterContract(name: string, harness: HttpAdapterHarness): 
 
     it('ready is 503 with Retry-After from preparing until every resume finished', async () => {
       const t = await setup();
-      t.source.publish(freezeDoc());
+      t.source.announce({ EventId: 'EV-HTTP' });
       await t.settle();
       expect(t.guard.state).toBe('preparing');
       const draining = await t.get('/health/ready');
@@ -129,7 +109,7 @@ export function httpAdapterContract(name: string, harness: HttpAdapterHarness): 
       const t = await setup();
       const slow = t.get('/slow?ms=700');
       await t.settle(100);
-      t.source.publish(freezeDoc());
+      t.source.announce({ EventId: 'EV-HTTP' });
       await t.settle();
       await t.clock.advance(1000); // past drainUntil: now waiting for the slow request
       await t.settle();
@@ -146,7 +126,7 @@ export function httpAdapterContract(name: string, harness: HttpAdapterHarness): 
       const t = await setup();
       const statuses: number[] = [];
       for (let i = 0; i < 5; i++) statuses.push((await t.get('/hello')).status);
-      t.source.publish(freezeDoc());
+      t.source.announce({ EventId: 'EV-HTTP' });
       await t.settle();
       for (let i = 0; i < 10; i++) {
         const res = await t.get('/hello');
@@ -162,7 +142,7 @@ export function httpAdapterContract(name: string, harness: HttpAdapterHarness): 
     it('rejectWhileDraining answers 503 + Retry-After to all but the health routes', async () => {
       const t = await setup({ rejectWhileDraining: true });
       expect((await t.get('/hello')).status).toBe(200);
-      t.source.publish(freezeDoc());
+      t.source.announce({ EventId: 'EV-HTTP' });
       await t.settle();
       const res = await t.get('/hello');
       expect(res.status).toBe(503);
@@ -210,7 +190,7 @@ export function httpAdapterContract(name: string, harness: HttpAdapterHarness): 
 
     it('live is 503 once prepared for an event the VM does not survive', async () => {
       const t = await setup();
-      t.source.publish(freezeDoc({ EventType: 'Reboot', DurationInSeconds: -1 }));
+      t.source.announce({ EventId: 'EV-HTTP', EventType: 'Reboot', DurationInSeconds: -1 });
       await t.settle();
       await t.clock.advance(1000);
       await t.settle();
@@ -221,7 +201,7 @@ export function httpAdapterContract(name: string, harness: HttpAdapterHarness): 
     it('two guards never share state', async () => {
       const a = await setup();
       const b = await setup();
-      a.source.publish(freezeDoc());
+      a.source.announce({ EventId: 'EV-HTTP' });
       await a.settle();
       expect((await a.get('/health/ready')).status).toBe(503);
       expect((await b.get('/health/ready')).status).toBe(200);
