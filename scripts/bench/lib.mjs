@@ -1,11 +1,11 @@
 // Small helpers shared by the benchmarks.
 import { spawn, spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { request } from 'node:http';
-import { createServer } from 'node:net';
+import { freePort, httpStatus, wait } from '@freezeguard/test-utils';
+
+export { freePort, wait };
 
 export const quick = process.argv.includes('--quick') || process.env.BENCH_QUICK === '1';
-export const wait = (ms) => new Promise((r) => setTimeout(r, ms));
 
 export function percentile(values, p) {
   if (values.length === 0) return Number.NaN;
@@ -17,31 +17,9 @@ export function percentile(values, p) {
 export const median = (values) => percentile(values, 50);
 export const round = (n, digits = 1) => (Number.isFinite(n) ? Number(n.toFixed(digits)) : n);
 
-export function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-export function status(url, timeoutMs = 1000, agent = false) {
-  return new Promise((resolve) => {
-    const req = request(url, { agent, timeout: timeoutMs }, (res) => {
-      res.resume();
-      resolve(res.statusCode);
-    });
-    req.on('timeout', () => {
-      req.destroy();
-      resolve('timeout');
-    });
-    req.on('error', (e) => resolve(e.code ?? 'error'));
-    req.end();
-  });
-}
+/** `httpStatus` with the bench's positional arguments. */
+export const status = (url, timeoutMs = 1000, agent = false) =>
+  httpStatus(url, { timeoutMs, agent });
 
 export async function waitFor(url, code = 200, timeoutMs = 20_000) {
   const deadline = Date.now() + timeoutMs;

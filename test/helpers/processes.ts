@@ -1,10 +1,9 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { freePort } from '@freezeguard/test-utils';
+import { freePort, httpStatus } from '@freezeguard/test-utils';
 
 export const examples = fileURLToPath(new URL('../../examples/', import.meta.url));
 
@@ -65,21 +64,6 @@ export function spawnTracked(
 
 export function logsOf(proc: ChildProcess): string[] {
   return (proc as ChildProcess & { logs?: string[] }).logs ?? [];
-}
-
-export function httpStatus(url: string, timeoutMs = 1000): Promise<number | string> {
-  return new Promise((resolve) => {
-    const req = request(url, { agent: false, timeout: timeoutMs }, (res) => {
-      res.resume();
-      resolve(res.statusCode ?? 0);
-    });
-    req.on('timeout', () => {
-      req.destroy();
-      resolve('timeout');
-    });
-    req.on('error', (e: NodeJS.ErrnoException) => resolve(e.code ?? 'error'));
-    req.end();
-  });
 }
 
 export async function waitForStatus(

@@ -20,6 +20,7 @@ import {
   type PrepareContext,
   type ResumeContext,
   sleep,
+  withDefaults,
   withTimeout,
 } from '@freezeguard/core';
 import type { Job, Worker } from 'bullmq';
@@ -213,9 +214,7 @@ export function guardWorker(
     'must be a BullMQ Worker',
     worker,
   );
-  const o = { ...DEFAULTS };
-  for (const [k, v] of Object.entries(options))
-    if (v !== undefined && k in o) (o as Record<string, unknown>)[k] = v;
+  const o = withDefaults(DEFAULTS, options);
   for (const key of Object.keys(DEFAULTS) as (keyof typeof DEFAULTS)[]) {
     assertOption(Number.isFinite(o[key]) && o[key] >= 0, key, 'must be a number ≥ 0', o[key]);
   }

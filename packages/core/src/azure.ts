@@ -1,7 +1,7 @@
 import { Agent, request, errors as undiciErrors } from 'undici';
 import { type Clock, sleep, systemClock, type Timers } from './clock.js';
 import { parseScheduledEventsDocument, type ScheduledEventsDocument } from './document.js';
-import { assertOption, FreezeguardError } from './errors.js';
+import { assertOption, FreezeguardError, withDefaults } from './errors.js';
 import { type Logger, silentLogger } from './logger.js';
 import type { MaintenanceSource, SourceContext, SourceHealth } from './source.js';
 
@@ -30,7 +30,7 @@ const DEFAULTS = {
   firstRequestTimeoutMs: 120_000,
   maxBackoffMs: 30_000,
   maxBodyBytes: 1024 * 1024,
-} as const;
+};
 
 /** IMDS allows about 5 requests/s per VM; we keep every request at least this far apart. */
 export const MIN_REQUEST_SPACING_MS = 200;
@@ -69,8 +69,7 @@ export function azureScheduledEvents(
   options: AzureScheduledEventsOptions = {},
 ): MaintenanceSource & { readonly endpoint: string; readonly pollIntervalMs: number } {
   const o = {
-    ...DEFAULTS,
-    ...stripUndefined(options),
+    ...withDefaults(DEFAULTS, options),
     endpoint: options.endpoint ?? defaultImdsEndpoint(),
   };
   let base: URL;
@@ -354,8 +353,4 @@ export function azureScheduledEvents(
       return { ...health, lastError: health.lastError ? { ...health.lastError } : null };
     },
   };
-}
-
-function stripUndefined<T extends object>(value: T): Partial<T> {
-  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
 }

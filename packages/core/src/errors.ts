@@ -69,6 +69,23 @@ export function assertOption(
   }
 }
 
+/**
+ * Merges options over defaults in one place: only keys the defaults know, and only values
+ * that are not `undefined` (an explicit `undefined` means "the default").
+ *
+ * @example
+ * ```ts
+ * const o = withDefaults({ pollIntervalMs: 1000, maxBackoffMs: 30_000 }, options);
+ * ```
+ */
+export function withDefaults<D extends object>(defaults: D, options: object): D {
+  const merged = { ...defaults } as Record<string, unknown>;
+  for (const [key, value] of Object.entries(options)) {
+    if (value !== undefined && key in merged) merged[key] = value;
+  }
+  return merged as D;
+}
+
 function describe(value: unknown): string {
   if (typeof value === 'string') return JSON.stringify(value);
   if (typeof value === 'number' || typeof value === 'boolean' || value == null) {

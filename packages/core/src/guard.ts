@@ -15,7 +15,7 @@ import {
   type ScheduledEventsDocument,
 } from './document.js';
 import { TypedEmitter } from './emitter.js';
-import { assertOption, errorSummary, FreezeguardError } from './errors.js';
+import { assertOption, errorSummary, FreezeguardError, withDefaults } from './errors.js';
 import { createConsoleLogger, type Logger } from './logger.js';
 import { createPauseDetector, type PauseInfo } from './pause.js';
 import type { MaintenanceSource, SourceHealth } from './source.js';
@@ -276,15 +276,14 @@ type Resolved = typeof DEFAULTS & {
 };
 
 function resolveOptions(options: GuardOptions): Resolved {
-  const o: Resolved = {
-    ...DEFAULTS,
-    eventTypes: KNOWN_EVENT_TYPES,
-    resourceName: process.env.FREEZEGUARD_RESOURCE_NAME || undefined,
-  };
-  for (const [key, value] of Object.entries(options)) {
-    if (value !== undefined && key in o) (o as Record<string, unknown>)[key] = value;
-  }
-  if (options.resourceName !== undefined) o.resourceName = options.resourceName;
+  const o = withDefaults<Resolved>(
+    {
+      ...DEFAULTS,
+      eventTypes: KNOWN_EVENT_TYPES,
+      resourceName: process.env.FREEZEGUARD_RESOURCE_NAME || undefined,
+    },
+    options,
+  );
   for (const key of ['leadTimeMs', 'drainDelayMs'] as const) {
     assertOption(Number.isFinite(o[key]) && o[key] >= 0, key, 'must be a number ≥ 0', o[key]);
   }

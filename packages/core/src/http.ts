@@ -1,6 +1,6 @@
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { sleep } from './clock.js';
-import { assertOption, errorSummary } from './errors.js';
+import { assertOption, errorSummary, withDefaults } from './errors.js';
 import { assertGuard, type Guard, type PrepareContext } from './guard.js';
 import type { Logger } from './logger.js';
 
@@ -89,7 +89,7 @@ const DEFAULTS = {
  */
 export function createHttpGuard(guard: Guard, options: HttpGuardOptions = {}): HttpGuard {
   assertGuard(guard);
-  const o = { ...DEFAULTS, ...stripUndefined(options) };
+  const o = withDefaults(DEFAULTS, options);
   assertOption(
     typeof o.path === 'string' && o.path.startsWith('/'),
     'path',
@@ -295,8 +295,4 @@ export function createHttpGuard(guard: Guard, options: HttpGuardOptions = {}): H
       for (const w of zeroWaiters.splice(0)) w();
     },
   };
-}
-
-function stripUndefined<T extends object>(value: T): Partial<T> {
-  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
 }

@@ -44,6 +44,7 @@ export {
   FreezeguardError,
   type FreezeguardErrorCode,
   toError,
+  withDefaults,
 } from './errors.js';
 export {
   type ApprovalPolicy,

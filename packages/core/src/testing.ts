@@ -7,7 +7,39 @@
  */
 import type { Clock, TimerHandle, Timers } from './clock.js';
 import { parseScheduledEventsDocument, type ScheduledEventsDocument } from './document.js';
+import type { Logger } from './logger.js';
 import type { MaintenanceSource, SourceContext, SourceHealth } from './source.js';
+
+/** One record a {@link recordingLogger} kept. */
+export interface LogLine {
+  readonly level: 'debug' | 'info' | 'warn' | 'error';
+  readonly msg: string;
+  readonly obj?: object;
+}
+
+/**
+ * A pino-compatible logger that keeps every record, for asserting on what was logged.
+ *
+ * @example
+ * ```ts
+ * const logger = recordingLogger();
+ * createGuard({ logger });
+ * expect(logger.lines.filter((l) => l.level === 'warn')).toHaveLength(1);
+ * ```
+ */
+export function recordingLogger(): Logger & { readonly lines: LogLine[] } {
+  const lines: LogLine[] = [];
+  const make = (level: LogLine['level']) => (a: object | string, b?: string) => {
+    lines.push(typeof a === 'string' ? { level, msg: a } : { level, msg: b ?? '', obj: a });
+  };
+  return {
+    lines,
+    debug: make('debug'),
+    info: make('info'),
+    warn: make('warn'),
+    error: make('error'),
+  };
+}
 
 interface FakeTimer {
   readonly id: number;

@@ -1,8 +1,10 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createGuard, type GuardOptions, type Logger } from '../src/index.js';
-import { FakeClock, MemorySource } from '../src/testing.js';
+import { createGuard, type GuardOptions } from '../src/index.js';
+import { FakeClock, MemorySource, recordingLogger } from '../src/testing.js';
+
+export { recordingLogger };
 
 const here = dirname(fileURLToPath(import.meta.url));
 export const fixtureDir = join(here, 'fixtures', 'azure');
@@ -12,23 +14,6 @@ export function fixtures(): { name: string; text: string }[] {
     .filter((f) => f.endsWith('.json'))
     .sort()
     .map((name) => ({ name, text: readFileSync(join(fixtureDir, name), 'utf8') }));
-}
-
-export function recordingLogger(): Logger & {
-  lines: { level: string; msg: string; obj?: object }[];
-} {
-  const lines: { level: string; msg: string; obj?: object }[] = [];
-  const make = (level: string) => (a: object | string, b?: string) => {
-    if (typeof a === 'string') lines.push({ level, msg: a });
-    else lines.push({ level, msg: b ?? '', obj: a });
-  };
-  return {
-    lines,
-    debug: make('debug'),
-    info: make('info'),
-    warn: make('warn'),
-    error: make('error'),
-  };
 }
 
 export const T0 = Date.UTC(2026, 3, 11, 22, 0, 0);

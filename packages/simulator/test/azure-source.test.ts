@@ -6,23 +6,11 @@ import {
   systemClock,
   systemTimers,
 } from '@freezeguard/core';
+import { recordingLogger } from '@freezeguard/core/testing';
 import { until, wait } from '@freezeguard/test-utils';
 import { EnvHttpProxyAgent, getGlobalDispatcher, setGlobalDispatcher } from 'undici';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { type Simulator, startSimulator } from '../src/index.js';
-
-function recordingLogger() {
-  const lines: { level: string; msg: string }[] = [];
-  const make = (level: string) => (a: object | string, b?: string) =>
-    lines.push({ level, msg: typeof a === 'string' ? a : (b ?? '') });
-  return {
-    lines,
-    debug: make('debug'),
-    info: make('info'),
-    warn: make('warn'),
-    error: make('error'),
-  };
-}
 
 let sim: Simulator;
 const stops: (() => Promise<void>)[] = [];

@@ -1,5 +1,5 @@
 export { type HarnessApp, type HttpAdapterHarness, httpAdapterContract } from './http-contract.js';
-export { freePort } from './net.js';
+export { freePort, httpStatus } from './net.js';
 export { MissingPrerequisiteError, pingRedis, type RedisHandle, startRedis } from './redis.js';
 export { type SseClient, sseClient } from './sse.js';
 export { until, wait } from './wait.js';

@@ -1,3 +1,4 @@
+import { type Agent, request } from 'node:http';
 import { createServer } from 'node:net';
 
 /**
@@ -18,5 +19,36 @@ export function freePort(): Promise<number> {
       const port = typeof address === 'object' && address ? address.port : 0;
       server.close(() => resolve(port));
     });
+  });
+}
+
+/**
+ * One GET: the status code, or `'timeout'` / the error code. A new connection each time
+ * unless an `agent` is given, as a load balancer's health check does.
+ *
+ * @example
+ * ```ts
+ * await httpStatus('http://127.0.0.1:3000/health/ready'); // 200
+ * ```
+ */
+export function httpStatus(
+  url: string,
+  options: { readonly timeoutMs?: number; readonly agent?: Agent | false } = {},
+): Promise<number | string> {
+  return new Promise((resolve) => {
+    const req = request(
+      url,
+      { agent: options.agent ?? false, timeout: options.timeoutMs ?? 1000 },
+      (res) => {
+        res.resume();
+        resolve(res.statusCode ?? 0);
+      },
+    );
+    req.on('timeout', () => {
+      req.destroy();
+      resolve('timeout');
+    });
+    req.on('error', (err: NodeJS.ErrnoException) => resolve(err.code ?? 'error'));
+    req.end();
   });
 }
