@@ -1,8 +1,8 @@
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
-import { sleep } from './clock.js';
 import { assertOption, errorSummary, withDefaults } from './errors.js';
-import { assertGuard, type Guard, type PrepareContext } from './guard.js';
+import { assertGuard, type Guard, type PrepareContext } from './guard/guard.js';
 import type { Logger } from './logger.js';
+import { sleep } from './time/clock.js';
 
 /** A readiness check: resolve truthy (or nothing) when healthy; throw, reject or return `false` when not. */
 export type HealthCheck = () => unknown;

@@ -11,22 +11,7 @@
  *
  * @module
  */
-export {
-  type AzureScheduledEventsOptions,
-  azureScheduledEvents,
-  defaultImdsEndpoint,
-  MIN_REQUEST_SPACING_MS,
-} from './azure.js';
-export {
-  type Clock,
-  sleep,
-  systemClock,
-  systemTimers,
-  type TimerHandle,
-  type Timers,
-  withTimeout,
-} from './clock.js';
-export { awaitClockSync, type ClockSyncOptions, type ClockSyncResult } from './clock-sync.js';
+
 export {
   type EventStatus,
   type EventType,
@@ -46,6 +31,13 @@ export {
   toError,
   withDefaults,
 } from './errors.js';
+export type {
+  FleetContext,
+  FleetCoordinator,
+  FleetMemberView,
+  FleetStatus,
+  SlotAnswer,
+} from './fleet.js';
 export {
   type ApprovalPolicy,
   assertGuard,
@@ -64,7 +56,7 @@ export {
   type PrepareContext,
   type ResumeContext,
   type ResumeWhen,
-} from './guard.js';
+} from './guard/guard.js';
 export {
   createHttpGuard,
   type HealthCheck,
@@ -74,9 +66,30 @@ export {
 } from './http.js';
 export { createConsoleLogger, type Logger, type LogLevel, silentLogger } from './logger.js';
 export {
+  type AzureScheduledEventsOptions,
+  azureScheduledEvents,
+  defaultImdsEndpoint,
+  MIN_REQUEST_SPACING_MS,
+} from './sources/azure.js';
+export type {
+  MaintenanceSource,
+  SourceContext,
+  SourceHealth,
+  TimeReferenceSample,
+} from './sources/source.js';
+export {
+  type Clock,
+  sleep,
+  systemClock,
+  systemTimers,
+  type TimerHandle,
+  type Timers,
+  withTimeout,
+} from './time/clock.js';
+export { awaitClockSync, type ClockSyncOptions, type ClockSyncResult } from './time/clock-sync.js';
+export {
   createPauseDetector,
   type PauseDetectorOptions,
   type PauseInfo,
   type PauseSignal,
-} from './pause.js';
-export type { MaintenanceSource, SourceContext, SourceHealth } from './source.js';
+} from './time/pause.js';

@@ -5,10 +5,11 @@
  *
  * @module
  */
-import type { Clock, TimerHandle, Timers } from './clock.js';
+
 import { parseScheduledEventsDocument, type ScheduledEventsDocument } from './document.js';
 import type { Logger } from './logger.js';
-import type { MaintenanceSource, SourceContext, SourceHealth } from './source.js';
+import type { MaintenanceSource, SourceContext, SourceHealth } from './sources/source.js';
+import type { Clock, TimerHandle, Timers } from './time/clock.js';
 
 /** One record a {@link recordingLogger} kept. */
 export interface LogLine {

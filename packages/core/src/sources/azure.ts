@@ -1,8 +1,8 @@
 import { Agent, request, errors as undiciErrors } from 'undici';
-import { type Clock, sleep, systemClock, type Timers } from './clock.js';
-import { parseScheduledEventsDocument, type ScheduledEventsDocument } from './document.js';
-import { assertOption, FreezeguardError, withDefaults } from './errors.js';
-import { type Logger, silentLogger } from './logger.js';
+import { parseScheduledEventsDocument, type ScheduledEventsDocument } from '../document.js';
+import { assertOption, FreezeguardError, withDefaults } from '../errors.js';
+import { type Logger, silentLogger } from '../logger.js';
+import { type Clock, sleep, systemClock, type Timers } from '../time/clock.js';
 import type { MaintenanceSource, SourceContext, SourceHealth } from './source.js';
 
 /** Options of {@link azureScheduledEvents}. */

@@ -1,7 +1,7 @@
-import type { Clock, Timers } from './clock.js';
-import type { ScheduledEventsDocument } from './document.js';
-import type { FreezeguardError } from './errors.js';
-import type { Logger } from './logger.js';
+import type { ScheduledEventsDocument } from '../document.js';
+import type { FreezeguardError } from '../errors.js';
+import type { Logger } from '../logger.js';
+import type { Clock, Timers } from '../time/clock.js';
 
 /** How a maintenance source has been doing; part of `guard.status()`. */
 export interface SourceHealth {
@@ -24,6 +24,27 @@ export interface SourceContext {
   onDocument(document: ScheduledEventsDocument): void;
   /** Called on every failed read; `streak` counts failures in a row, from 1. */
   onError(error: FreezeguardError, streak: number): void;
+  /**
+   * Called with an external clock reading when the source has one (the HTTP `Date`
+   * header of a metadata answer): under a VM pause the guest's monotonic clock stands
+   * still and its wall clock falls behind, so only an outside reference reveals the pause
+   * before the guest's time sync steps the clock.
+   */
+  onTimeReference?(sample: TimeReferenceSample): void;
+}
+
+/** One reading of an external clock, taken when an answer arrived. */
+export interface TimeReferenceSample {
+  /** What the reference said, epoch ms (an HTTP `Date` header is truncated to the second). */
+  readonly referenceMs: number;
+  /** How coarse `referenceMs` is: 1000 for an HTTP `Date` header. */
+  readonly resolutionMs: number;
+  /** This process's wall clock when the answer arrived. */
+  readonly wall: number;
+  /** This process's monotonic clock when the answer arrived. */
+  readonly monotonic: number;
+  /** Where it came from, for logs: `imds-date`, `redis-time`… */
+  readonly origin: string;
 }
 
 /**
@@ -47,5 +68,10 @@ export interface MaintenanceSource {
   resolveResourceName(): Promise<string | undefined>;
   /** Ask the platform to start an event now (Azure: POST StartRequests). */
   approve(eventId: string): Promise<void>;
+  /**
+   * False when the platform has no approval call (GCE, EC2): the guard then never calls
+   * `approve` and logs once that the `approve` option does not apply. Default true.
+   */
+  readonly supportsApproval?: boolean;
   health(): SourceHealth;
 }

@@ -1,5 +1,5 @@
+import { assertOption } from '../errors.js';
 import { type Clock, sleep, systemClock, systemTimers, type Timers, withTimeout } from './clock.js';
-import { assertOption } from './errors.js';
 
 /** Options of {@link awaitClockSync}. */
 export interface ClockSyncOptions {

@@ -1,4 +1,15 @@
-import { azureScheduledEvents } from './azure.js';
+import {
+  isShutdownEvent,
+  KNOWN_EVENT_TYPES,
+  type KnownEventType,
+  type ScheduledEvent,
+  type ScheduledEventsDocument,
+} from '../document.js';
+import { TypedEmitter } from '../emitter.js';
+import { assertOption, errorSummary, FreezeguardError, withDefaults } from '../errors.js';
+import { createConsoleLogger, type Logger } from '../logger.js';
+import { azureScheduledEvents } from '../sources/azure.js';
+import type { MaintenanceSource, SourceHealth } from '../sources/source.js';
 import {
   type Clock,
   sleep,
@@ -6,19 +17,8 @@ import {
   systemTimers,
   type TimerHandle,
   type Timers,
-} from './clock.js';
-import {
-  isShutdownEvent,
-  KNOWN_EVENT_TYPES,
-  type KnownEventType,
-  type ScheduledEvent,
-  type ScheduledEventsDocument,
-} from './document.js';
-import { TypedEmitter } from './emitter.js';
-import { assertOption, errorSummary, FreezeguardError, withDefaults } from './errors.js';
-import { createConsoleLogger, type Logger } from './logger.js';
-import { createPauseDetector, type PauseInfo } from './pause.js';
-import type { MaintenanceSource, SourceHealth } from './source.js';
+} from '../time/clock.js';
+import { createPauseDetector, type PauseInfo } from '../time/pause.js';
 
 /**
  * Lifecycle states. `isReady()` (serve traffic) is true only in `idle` and `scheduled`.

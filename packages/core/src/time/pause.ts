@@ -1,7 +1,17 @@
 import type { Clock, TimerHandle, Timers } from './clock.js';
 
-/** Which signal revealed a pause. */
-export type PauseSignal = 'tick-gap' | 'clock-step' | 'event';
+/**
+ * Which signal revealed a pause.
+ * - `tick-gap`: the monotonic clock jumped and a second observer the main thread cannot
+ *   block jumped with it (a process stop);
+ * - `clock-step`: the wall clock stepped against the monotonic clock (a VM pause undone
+ *   by the guest's time sync, or an NTP/admin step);
+ * - `reference`: the wall clock fell behind an external reference (IMDS `Date`, Redis
+ *   `TIME`) across a gap: a VM pause seen before any time sync;
+ * - `stall`: only the main thread stopped (GC, synchronous work): never a freeze;
+ * - `event`: inferred from the maintenance document.
+ */
+export type PauseSignal = 'tick-gap' | 'clock-step' | 'reference' | 'stall' | 'event';
 
 /** One pause the process lived through. */
 export interface PauseInfo {
