@@ -42,7 +42,9 @@ export {
   type ApprovalPolicy,
   assertGuard,
   type CallOutcome,
-  createGuard,
+  type CycleInfo,
+  type CycleOutcome,
+  createGuardWithSource,
   type EventReport,
   type Guard,
   type GuardEventName,
@@ -51,6 +53,7 @@ export {
   type GuardState,
   type GuardStatus,
   type Participant,
+  type ParticipantCallInfo,
   PHASES,
   type Phase,
   type PrepareContext,
@@ -93,3 +96,31 @@ export {
   type PauseInfo,
   type PauseSignal,
 } from './time/pause.js';
+
+import {
+  type Guard,
+  type GuardOptions,
+  createGuardWithSource as withSource,
+} from './guard/guard.js';
+import { defaultSource } from './sources/default.js';
+
+export { defaultSource } from './sources/default.js';
+
+/**
+ * Creates the process's guard. Nothing happens until `start()`. Without a `source` it
+ * watches the default cloud source (Azure IMDS Scheduled Events, honouring
+ * `FREEZEGUARD_IMDS_ENDPOINT`).
+ *
+ * @example
+ * ```ts
+ * import { createGuard } from '@freezeguard/core';
+ *
+ * const guard = createGuard({ approve: 'solo', drainDelayMs: 15_000 });
+ * guard.use({ name: 'poller', phase: 'work', prepare: () => poller.stop(), resume: () => poller.start() });
+ * guard.on('state', (state) => console.log('freezeguard', state));
+ * await guard.start();
+ * ```
+ */
+export function createGuard(options: GuardOptions = {}): Guard {
+  return withSource({ ...options, source: options.source ?? defaultSource() });
+}

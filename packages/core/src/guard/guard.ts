@@ -8,7 +8,6 @@ import {
 import { TypedEmitter } from '../emitter.js';
 import { assertOption, errorSummary, FreezeguardError, withDefaults } from '../errors.js';
 import { createConsoleLogger, type Logger } from '../logger.js';
-import { azureScheduledEvents } from '../sources/azure.js';
 import type { MaintenanceSource, SourceHealth } from '../sources/source.js';
 import {
   type Clock,
@@ -99,7 +98,11 @@ export interface Participant {
   readonly phase: Phase;
   prepare?(context: PrepareContext): unknown;
   resume?(context: ResumeContext): unknown;
-  /** Overrides the guard's `prepareTimeoutMs`/`resumeTimeoutMs` for this participant. */
+  /** Overrides the guard's `prepareTimeoutMs` for this participant's prepare. */
+  readonly prepareTimeoutMs?: number;
+  /** Overrides the guard's `resumeTimeoutMs` for this participant's resume. */
+  readonly resumeTimeoutMs?: number;
+  /** @deprecated Sets both `prepareTimeoutMs` and `resumeTimeoutMs`; prefer those. */
   readonly timeoutMs?: number;
 }
 
@@ -167,6 +170,13 @@ export interface GuardEvents {
   error: (error: FreezeguardError) => void;
   /** Prepared for an event the VM will not survive in place. */
   shutdown: (event: ScheduledEvent) => void;
+  /** A participant call finished (for metrics and traces). */
+  participant: (info: ParticipantCallInfo) => void;
+  /**
+   * A cycle ended: `resumed` after the maintenance, `cancelled` when it never happened,
+   * `failsafe` when `maxHoldMs` gave up waiting, `shutdown` when the VM will not come back.
+   */
+  cycle: (info: CycleInfo) => void;
   /** A cycle ended; `cancelled` when no event of it happened. */
   resumed: (info: {
     readonly cancelled: boolean;
@@ -174,6 +184,30 @@ export interface GuardEvents {
     readonly failsafe: boolean;
   }) => void;
 }
+/** Payload of the `participant` guard event. */
+export interface ParticipantCallInfo extends CallOutcome {
+  readonly name: string;
+  readonly phase: Phase;
+  readonly step: 'prepare' | 'resume';
+}
+
+/** How a cycle ended. */
+export type CycleOutcome = 'resumed' | 'cancelled' | 'failsafe' | 'shutdown';
+
+/** Payload of the `cycle` guard event. */
+export interface CycleInfo {
+  readonly outcome: CycleOutcome;
+  readonly eventIds: readonly string[];
+  readonly eventType: string;
+  /** Wall-clock ms the cycle began (preparing). */
+  readonly startedAt: number;
+  /** Wall-clock ms it ended (ready again, or shutting down). */
+  readonly endedAt: number;
+  /** How long the instance was out of rotation, ms (0 if it never drained). */
+  readonly outOfRotationMs: number;
+  readonly pausedMs: number;
+}
+
 /** Names of {@link GuardEvents}. */
 export type GuardEventName = keyof GuardEvents;
 
@@ -364,7 +398,13 @@ class GuardImpl implements Guard {
     this.logger = options.logger ?? createConsoleLogger();
     this.clock = options.clock ?? systemClock;
     this.timers = options.timers ?? systemTimers;
-    this.#source = options.source ?? azureScheduledEvents();
+    assertOption(
+      options.source !== undefined,
+      'source',
+      'must be a maintenance source (createGuard() from @freezeguard/core supplies the default)',
+      options.source,
+    );
+    this.#source = options.source;
     this.#resourceName = this.#o.resourceName;
     this.#emitter = new TypedEmitter<GuardEvents>(() => this.logger);
     this.#detector = createPauseDetector({
@@ -422,12 +462,15 @@ class GuardImpl implements Guard {
         fn,
       );
     }
-    assertOption(
-      participant.timeoutMs === undefined || participant.timeoutMs > 0,
-      'participant.timeoutMs',
-      'must be > 0',
-      participant.timeoutMs,
-    );
+    for (const key of ['timeoutMs', 'prepareTimeoutMs', 'resumeTimeoutMs'] as const) {
+      const ms = participant[key];
+      assertOption(
+        ms === undefined || (Number.isFinite(ms) && ms > 0),
+        `participant.${key}`,
+        'must be a number > 0',
+        ms,
+      );
+    }
     this.#participants.add(participant);
     this.#records.set(participant, { prepare: null, resume: null });
     const cycle = this.#cycle;
@@ -851,7 +894,7 @@ class GuardImpl implements Guard {
   async #prepareOne(p: Participant, cycle: Cycle): Promise<void> {
     if (!this.#participants.has(p) || cycle.invoked.has(p)) return;
     cycle.invoked.add(p);
-    const timeoutMs = p.timeoutMs ?? this.#o.prepareTimeoutMs;
+    const timeoutMs = p.prepareTimeoutMs ?? p.timeoutMs ?? this.#o.prepareTimeoutMs;
     const controller = linkedController(cycle.controller.signal);
     const deadline = this.clock.now() + timeoutMs;
     const ctx: PrepareContext = {
@@ -901,6 +944,7 @@ class GuardImpl implements Guard {
       startedAt,
       durationMs: Math.round(this.clock.monotonic() - t0),
     };
+    this.#emitter.emit('participant', { ...outcome, name: p.name, phase: p.phase, step: kind });
     const facts = { participant: p.name, phase: p.phase, durationMs: outcome.durationMs };
     if (outcome.outcome === 'ok') this.logger.debug(facts, `freezeguard: ${kind} ${p.name} done`);
     else if (outcome.outcome === 'timeout')
@@ -959,6 +1003,16 @@ class GuardImpl implements Guard {
     cycle.shutdownAnnounced = true;
     this.#setState('shutting-down');
     this.#emitter.emit('shutdown', shutdown.event);
+    const now = this.clock.now();
+    this.#emitter.emit('cycle', {
+      outcome: 'shutdown',
+      eventIds: [...cycle.events.keys()],
+      eventType: shutdown.event.EventType,
+      startedAt: cycle.startedAt,
+      endedAt: now,
+      outOfRotationMs: now - cycle.startedAt,
+      pausedMs: cycle.pauses.reduce((sum, p) => sum + p.pausedMs, 0),
+    });
   }
 
   #resume(cycle: Cycle): void {
@@ -984,7 +1038,7 @@ class GuardImpl implements Guard {
         );
         await Promise.all(
           list.map(async (p) => {
-            const timeoutMs = p.timeoutMs ?? this.#o.resumeTimeoutMs;
+            const timeoutMs = p.resumeTimeoutMs ?? p.timeoutMs ?? this.#o.resumeTimeoutMs;
             const controller = new AbortController();
             const ctx: ResumeContext = {
               event: cycle.primary.event,
@@ -1023,6 +1077,16 @@ class GuardImpl implements Guard {
         if (!this.#running) return;
         this.logger.info({ cancelled, pausedMs, failsafe: cycle.failsafe }, 'freezeguard: resumed');
         this.#emitter.emit('resumed', { cancelled, pausedMs, failsafe: cycle.failsafe });
+        const endedAt = this.clock.now();
+        this.#emitter.emit('cycle', {
+          outcome: cycle.failsafe ? 'failsafe' : cancelled ? 'cancelled' : 'resumed',
+          eventIds: events.map((t) => t.event.EventId),
+          eventType: cycle.primary.event.EventType,
+          startedAt: cycle.startedAt,
+          endedAt,
+          outOfRotationMs: endedAt - cycle.startedAt,
+          pausedMs,
+        });
         this.#evaluate();
       });
   }
@@ -1065,18 +1129,13 @@ export function assertGuard(guard: unknown): asserts guard is Guard {
 }
 
 /**
- * Creates the process's guard. Nothing happens until `start()`.
+ * The guard without a default source: what `createGuard()` wraps. Use `createGuard()`.
  *
  * @example
  * ```ts
- * import { createGuard } from '@freezeguard/core';
- *
- * const guard = createGuard({ approve: 'solo', drainDelayMs: 15_000 });
- * guard.use({ name: 'poller', phase: 'work', prepare: () => poller.stop(), resume: () => poller.start() });
- * guard.on('state', (state) => console.log('freezeguard', state));
- * await guard.start();
+ * const guard = createGuardWithSource({ source: new MemorySource({ resourceName: 'vm-1' }) });
  * ```
  */
-export function createGuard(options: GuardOptions = {}): Guard {
+export function createGuardWithSource(options: GuardOptions): Guard {
   return new GuardImpl(options);
 }
