@@ -36,7 +36,13 @@ export interface ScheduledEvent {
 /** A parsed Scheduled Events document. */
 export interface ScheduledEventsDocument {
   readonly DocumentIncarnation: number;
+  /** The entries that could be read. */
   readonly Events: readonly ScheduledEvent[];
+  /**
+   * Entries that could not be read, one message each (absent when all could). One bad
+   * entry must not hide a valid Freeze next to it.
+   */
+  readonly Problems?: readonly string[];
 }
 
 const MONTHS: Record<string, number> = {
@@ -167,7 +173,8 @@ function optionalString(
 /**
  * Validates and normalises a Scheduled Events document, from JSON text or a parsed
  * object. Missing newer fields (Description, EventSource, DurationInSeconds) are fine;
- * unknown EventType/EventStatus values are kept. Anything malformed throws a
+ * unknown EventType/EventStatus values are kept. A malformed entry is left out and
+ * described in `Problems` (the valid ones are kept); a malformed document throws a
  * {@link FreezeguardError} with `code: 'ERR_BAD_DOCUMENT'` saying what is wrong.
  *
  * @example
@@ -193,42 +200,56 @@ export function parseScheduledEventsDocument(input: unknown): ScheduledEventsDoc
   }
   const rawEvents = value.Events;
   if (!Array.isArray(rawEvents)) bad('Events must be an array');
-  const events: ScheduledEvent[] = rawEvents.map((raw, index) => {
-    if (!isRecord(raw)) bad(`Events[${index}] must be an object`);
-    const resources = raw.Resources;
-    if (!Array.isArray(resources) || !resources.every((r) => typeof r === 'string')) {
-      bad(`Events[${index}].Resources must be an array of strings`);
-    }
-    const eventId = requireString(raw, 'EventId', index);
-    if (eventId === '') bad(`Events[${index}].EventId must not be empty`);
-    const notBeforeText = optionalString(raw, 'NotBefore', index) ?? '';
-    let notBefore: number | null;
+  const events: ScheduledEvent[] = [];
+  const problems: string[] = [];
+  (rawEvents as unknown[]).forEach((raw, index) => {
     try {
-      notBefore = parseNotBefore(notBeforeText);
-    } catch (cause) {
-      bad(`Events[${index}].${(cause as Error).message}`, cause);
+      events.push(parseEvent(raw, index));
+    } catch (err) {
+      const id =
+        isRecord(raw) && typeof raw.EventId === 'string' ? ` (EventId ${raw.EventId})` : '';
+      problems.push(`${(err as Error).message}${id}`);
     }
-    const duration = raw.DurationInSeconds;
-    if (duration !== undefined && duration !== null) {
-      if (typeof duration !== 'number' || !Number.isFinite(duration) || duration < -1) {
-        bad(`Events[${index}].DurationInSeconds must be a number ≥ -1`);
-      }
-    }
-    const event: ScheduledEvent = {
-      EventId: eventId,
-      EventType: requireString(raw, 'EventType', index),
-      ResourceType: optionalString(raw, 'ResourceType', index) ?? 'VirtualMachine',
-      Resources: resources as string[],
-      EventStatus: requireString(raw, 'EventStatus', index),
-      NotBefore: notBeforeText,
-      notBefore,
-      ...withOptional('Description', optionalString(raw, 'Description', index)),
-      ...withOptional('EventSource', optionalString(raw, 'EventSource', index)),
-      ...withOptional('DurationInSeconds', typeof duration === 'number' ? duration : undefined),
-    };
-    return event;
   });
-  return { DocumentIncarnation: incarnation as number, Events: events };
+  return problems.length === 0
+    ? { DocumentIncarnation: incarnation as number, Events: events }
+    : { DocumentIncarnation: incarnation as number, Events: events, Problems: problems };
+}
+
+function parseEvent(raw: unknown, index: number): ScheduledEvent {
+  if (!isRecord(raw)) bad(`Events[${index}] must be an object`);
+  const resources = raw.Resources;
+  if (!Array.isArray(resources) || !resources.every((r) => typeof r === 'string')) {
+    bad(`Events[${index}].Resources must be an array of strings`);
+  }
+  const eventId = requireString(raw, 'EventId', index);
+  if (eventId === '') bad(`Events[${index}].EventId must not be empty`);
+  const notBeforeText = optionalString(raw, 'NotBefore', index) ?? '';
+  let notBefore: number | null;
+  try {
+    notBefore = parseNotBefore(notBeforeText);
+  } catch (cause) {
+    bad(`Events[${index}].${(cause as Error).message}`, cause);
+  }
+  const duration = raw.DurationInSeconds;
+  if (duration !== undefined && duration !== null) {
+    if (typeof duration !== 'number' || !Number.isFinite(duration) || duration < -1) {
+      bad(`Events[${index}].DurationInSeconds must be a number ≥ -1`);
+    }
+  }
+  const event: ScheduledEvent = {
+    EventId: eventId,
+    EventType: requireString(raw, 'EventType', index),
+    ResourceType: optionalString(raw, 'ResourceType', index) ?? 'VirtualMachine',
+    Resources: resources as string[],
+    EventStatus: requireString(raw, 'EventStatus', index),
+    NotBefore: notBeforeText,
+    notBefore,
+    ...withOptional('Description', optionalString(raw, 'Description', index)),
+    ...withOptional('EventSource', optionalString(raw, 'EventSource', index)),
+    ...withOptional('DurationInSeconds', typeof duration === 'number' ? duration : undefined),
+  };
+  return event;
 }
 
 function withOptional<K extends string, V>(key: K, value: V | undefined): Partial<Record<K, V>> {

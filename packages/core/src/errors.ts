@@ -12,6 +12,8 @@ export type FreezeguardErrorCode =
   | 'ERR_PARTICIPANT_FAILED'
   | 'ERR_PARTICIPANT_TIMEOUT'
   | 'ERR_CLOCK_SYNC'
+  | 'ERR_APPROVAL_FAILED'
+  | 'ERR_CANCELLED'
   | 'ERR_STOPPED';
 
 /**
@@ -39,9 +41,16 @@ export class FreezeguardError extends Error {
     this.details = options.details ?? {};
   }
 
-  /** A plain object for `status()` and structured logs. */
-  toJSON(): { name: string; code: FreezeguardErrorCode; message: string } {
-    return { name: this.name, code: this.code, message: this.message };
+  /** A plain object for `status()` and structured logs; `details` only when it has any. */
+  toJSON(): {
+    name: string;
+    code: FreezeguardErrorCode;
+    message: string;
+    details?: Readonly<Record<string, unknown>>;
+  } {
+    return Object.keys(this.details).length === 0
+      ? { name: this.name, code: this.code, message: this.message }
+      : { name: this.name, code: this.code, message: this.message, details: this.details };
   }
 }
 

@@ -50,16 +50,6 @@ describe('parseScheduledEventsDocument', () => {
     ['array', '[]', /JSON object/],
     ['no incarnation', '{"Events":[]}', /DocumentIncarnation/],
     ['events not array', '{"DocumentIncarnation":1,"Events":{}}', /Events must be an array/],
-    [
-      'resources not strings',
-      '{"DocumentIncarnation":1,"Events":[{"EventId":"a","EventType":"Freeze","EventStatus":"Scheduled","Resources":[1],"NotBefore":""}]}',
-      /Resources/,
-    ],
-    [
-      'bad date',
-      '{"DocumentIncarnation":1,"Events":[{"EventId":"a","EventType":"Freeze","EventStatus":"Scheduled","Resources":["x"],"NotBefore":"tomorrow"}]}',
-      /NotBefore/,
-    ],
   ])('rejects %s with ERR_BAD_DOCUMENT saying what is wrong', (_name, text, message) => {
     try {
       parseScheduledEventsDocument(text);
@@ -69,6 +59,29 @@ describe('parseScheduledEventsDocument', () => {
       expect((err as FreezeguardError).code).toBe('ERR_BAD_DOCUMENT');
       expect((err as Error).message).toMatch(message);
     }
+  });
+
+  it.each([
+    [
+      'resources not strings',
+      '{"EventId":"a","EventType":"Freeze","EventStatus":"Scheduled","Resources":[1],"NotBefore":""}',
+      /Events\[0\]\.Resources.*\(EventId a\)/,
+    ],
+    [
+      'bad date',
+      '{"EventId":"a","EventType":"Freeze","EventStatus":"Scheduled","Resources":["x"],"NotBefore":"tomorrow"}',
+      /Events\[0\]\.NotBefore/,
+    ],
+    ['not an object', '42', /Events\[0\] must be an object/],
+  ])('keeps the valid entries next to one with %s, and says what is wrong', (_n, bad, message) => {
+    const good =
+      '{"EventId":"b","EventType":"Freeze","EventStatus":"Scheduled","Resources":["x"],"NotBefore":"Mon, 19 Sep 2016 18:29:47 GMT"}';
+    const parsed = parseScheduledEventsDocument(
+      `{"DocumentIncarnation":3,"Events":[${bad},${good}]}`,
+    );
+    expect(parsed.Events.map((e) => e.EventId)).toEqual(['b']);
+    expect(parsed.Problems).toHaveLength(1);
+    expect(parsed.Problems![0]).toMatch(message);
   });
 });
 

@@ -207,16 +207,15 @@ describe('lifecycle of a Freeze', () => {
     expect(s.guard.state).toBe('idle');
   });
 
-  it('after-pause waits out DurationInSeconds from when the event became due', async () => {
+  it('after-pause resumes once the freeze is observed, without waiting out DurationInSeconds', async () => {
     const s = await started(setup());
     s.source.publish(
       doc([freeze({ EventStatus: 'Started', NotBefore: '', DurationInSeconds: 30 })]),
     );
     await s.clock.advance(6_000);
-    await s.clock.stop(2_000); // a pause, but shorter than the announced 30 s
-    await s.clock.flush();
     expect(s.guard.state).toBe('frozen');
-    await s.clock.advance(22_000);
+    await s.clock.stop(2_000); // the freeze: shorter than the announced 30 s, and over
+    await s.clock.flush();
     expect(s.guard.state).toBe('idle');
   });
 
@@ -506,6 +505,11 @@ describe('approval', () => {
     await s.clock.advance(1_000);
     expect(s.source.approvals).toEqual(['EV-1']);
     await s.clock.stop(5_000);
+    await s.clock.flush();
+    // A pause alone is not the freeze while the document still says Scheduled…
+    expect(s.guard.state).toBe('ready');
+    // …the first document after it says Started: that pause was the freeze.
+    s.source.publish(doc([freeze({ EventStatus: 'Started', NotBefore: '' })]));
     await s.clock.flush();
     expect(s.guard.state).toBe('idle');
   });

@@ -1,0 +1,162 @@
+import { KNOWN_EVENT_TYPES, type KnownEventType } from '../document.js';
+import { assertOption, withDefaults } from '../errors.js';
+import type { Logger } from '../logger.js';
+import type { ApprovalPolicy, GuardOptions, ResumeWhen } from './types.js';
+
+/** Defaults of every numeric and policy option, in one place. */
+export const GUARD_DEFAULTS = {
+  approve: 'never' as ApprovalPolicy,
+  leadTimeMs: 60_000,
+  drainDelayMs: 15_000,
+  prepareTimeoutMs: 30_000,
+  resumeTimeoutMs: 30_000,
+  resumeWhen: 'after-pause' as ResumeWhen,
+  pauseThresholdMs: 1000,
+  tickIntervalMs: 100,
+  maxHoldMs: 120_000,
+};
+
+/** The options a guard runs with, after defaults and checks. */
+export type ResolvedOptions = typeof GUARD_DEFAULTS & {
+  readonly eventTypes: readonly KnownEventType[];
+  readonly resourceName: string | undefined;
+};
+
+// Keys that are not plain values (objects the guard is composed of): accepted, not merged.
+const COMPONENT_KEYS = ['source', 'fleet', 'logger', 'clock', 'timers'] as const;
+const KNOWN_KEYS = [
+  ...Object.keys(GUARD_DEFAULTS),
+  'eventTypes',
+  'resourceName',
+  ...COMPONENT_KEYS,
+];
+
+/**
+ * Merges options over defaults and checks every invariant, naming the option at fault.
+ * Unknown keys are rejected with the closest known name: a typo such as `drainDelay`
+ * would otherwise silently run with the default.
+ */
+export function resolveGuardOptions(options: GuardOptions): ResolvedOptions {
+  assertOption(
+    typeof options === 'object' && options !== null,
+    'options',
+    'must be an object',
+    options,
+  );
+  for (const key of Object.keys(options)) {
+    if (!KNOWN_KEYS.includes(key)) {
+      const hint = closest(key, KNOWN_KEYS);
+      assertOption(false, key, `is not an option${hint ? ` (did you mean ${hint}?)` : ''}`, key);
+    }
+  }
+  const o = withDefaults<ResolvedOptions>(
+    {
+      ...GUARD_DEFAULTS,
+      eventTypes: KNOWN_EVENT_TYPES,
+      resourceName: process.env.FREEZEGUARD_RESOURCE_NAME || undefined,
+    },
+    options,
+  );
+  for (const key of ['leadTimeMs', 'drainDelayMs'] as const) {
+    assertOption(Number.isFinite(o[key]) && o[key] >= 0, key, 'must be a number ≥ 0', o[key]);
+  }
+  for (const key of [
+    'prepareTimeoutMs',
+    'resumeTimeoutMs',
+    'pauseThresholdMs',
+    'tickIntervalMs',
+    'maxHoldMs',
+  ] as const) {
+    assertOption(Number.isFinite(o[key]) && o[key] > 0, key, 'must be a number > 0', o[key]);
+  }
+  assertOption(
+    o.tickIntervalMs * 2 <= o.pauseThresholdMs,
+    'tickIntervalMs',
+    'must be at most half of pauseThresholdMs',
+    o.tickIntervalMs,
+  );
+  assertOption(
+    ['never', 'solo', 'always', 'fleet'].includes(o.approve),
+    'approve',
+    "must be 'never', 'solo', 'always' or 'fleet'",
+    o.approve,
+  );
+  assertOption(
+    o.approve !== 'fleet' || options.fleet !== undefined,
+    'approve',
+    "'fleet' needs the fleet option (e.g. redisFleet() from @freezeguard/fleet)",
+    o.approve,
+  );
+  assertOption(
+    ['after-pause', 'removed'].includes(o.resumeWhen),
+    'resumeWhen',
+    "must be 'after-pause' or 'removed'",
+    o.resumeWhen,
+  );
+  assertOption(
+    Array.isArray(o.eventTypes) && o.eventTypes.length > 0,
+    'eventTypes',
+    `must be a non-empty array of ${KNOWN_EVENT_TYPES.join(', ')}`,
+    o.eventTypes,
+  );
+  for (const type of o.eventTypes) {
+    assertOption(
+      KNOWN_EVENT_TYPES.includes(type),
+      'eventTypes',
+      `has ${JSON.stringify(type)}, which is not one of ${KNOWN_EVENT_TYPES.join(', ')}`,
+      type,
+    );
+  }
+  assertOption(
+    o.resourceName === undefined ||
+      (typeof o.resourceName === 'string' && o.resourceName.trim() !== ''),
+    'resourceName',
+    'must be a non-empty string',
+    o.resourceName,
+  );
+  if (options.logger !== undefined) assertLogger(options.logger, 'logger');
+  return o;
+}
+
+/** Throws `ERR_BAD_OPTION` unless `logger` has pino's four level methods. */
+export function assertLogger(logger: unknown, option: string): asserts logger is Logger {
+  for (const level of ['debug', 'info', 'warn', 'error']) {
+    assertOption(
+      typeof logger === 'object' &&
+        logger !== null &&
+        typeof (logger as Record<string, unknown>)[level] === 'function',
+      option,
+      `must be a pino-compatible logger with debug, info, warn and error methods (no ${level})`,
+      logger,
+    );
+  }
+}
+
+function closest(key: string, candidates: readonly string[]): string | undefined {
+  let best: string | undefined;
+  let bestScore = Number.POSITIVE_INFINITY;
+  for (const c of candidates) {
+    const score = c.toLowerCase().startsWith(key.toLowerCase())
+      ? 0
+      : distance(key.toLowerCase(), c.toLowerCase());
+    if (score < bestScore) {
+      bestScore = score;
+      best = c;
+    }
+  }
+  return bestScore <= Math.max(2, Math.floor(key.length / 3)) ? best : undefined;
+}
+
+function distance(a: string, b: string): number {
+  const row = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    let prev = row[0]!;
+    row[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const next = Math.min(row[j]! + 1, row[j - 1]! + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
+      prev = row[j]!;
+      row[j] = next;
+    }
+  }
+  return row[b.length]!;
+}

@@ -1,0 +1,408 @@
+import { isShutdownEvent } from '../document.js';
+import type { PauseSignal } from '../time/pause.js';
+import type { TrackedEvent } from './tracker.js';
+import type { ApprovalPolicy, CycleOutcome, GuardState, Phase, ResumeWhen } from './types.js';
+
+/**
+ * The lifecycle's decisions, as pure functions of what the guard has observed. The guard
+ * owns timers, the source, the pause detector and the participants; it calls
+ * {@link decide} after every document, pause, timer and finished step, and applies the
+ * {@link Decision}. Nothing here reads a clock or does I/O, so every rule is testable
+ * with generated sequences.
+ *
+ * The rules:
+ * - an event is admitted into a cycle (preparing starts) at NotBefore − leadTime, or at
+ *   once when it is already `Started` or has no NotBefore;
+ * - the freeze of an event is a process- or VM-wide pause (never a main-thread stall,
+ *   never a backwards clock step) that began after the last document listing the event
+ *   as `Scheduled`, confirmed by a document listing it `Started` (or no longer listing
+ *   it): Azure always starts an event before it freezes the VM;
+ * - an event is over when it leaves the document or shows any status other than
+ *   `Scheduled`/`Started`, or (`resumeWhen: 'after-pause'`) once its freeze was observed;
+ * - an event in a cycle whose NotBefore moves beyond the lead time leaves the cycle and
+ *   is scheduled again; a cycle left with no event resumes, cancelled;
+ * - a handled event (its cycle resumed while it was still listed) is ignored until it is
+ *   seen `Started` after that; a new EventId that is `Started` when first seen, for the
+ *   same type and resources as an event that just ran, is the same maintenance;
+ * - fail-safe (`maxHoldMs`): an event `Started` that long with no pause observed, or a
+ *   source blind that long past NotBefore, no longer holds the cycle;
+ * - approval needs a cycle whose every participant prepared, never for an event naming
+ *   another VM under `solo`.
+ */
+
+/** A pause as the policy sees it. `stall`s are passed in too and never count. */
+export interface ObservedPause {
+  readonly signal: PauseSignal;
+  /** Wall-clock estimate of when the pause began. */
+  readonly began: number;
+  readonly detectedAt: number;
+  readonly pausedMs: number;
+}
+
+/** An event whose cycle resumed while it was still listed. */
+export interface HandledMark {
+  readonly id: string;
+  readonly eventType: string;
+  readonly resources: readonly string[];
+  /** Its status when the cycle resumed. */
+  readonly status: string;
+  /** Its freeze was observed or it was seen Started: it ran. */
+  readonly ran: boolean;
+  readonly at: number;
+}
+
+/** The cycle as the policy sees it. */
+export interface CycleView {
+  readonly eventIds: readonly string[];
+  readonly startedAt: number;
+  /** Every prepare phase finished. */
+  readonly prepared: boolean;
+  /** A participant failed or overran its prepare. */
+  readonly prepareFailed: boolean;
+  readonly resuming: boolean;
+  readonly approvalsSent: ReadonlySet<string>;
+  /** Opened by `guard.shutdown()`: holds until the process exits. */
+  readonly local: boolean;
+}
+
+/** The options the policy reads. */
+export interface PolicyOptions {
+  readonly leadTimeMs: number;
+  readonly maxHoldMs: number;
+  readonly resumeWhen: ResumeWhen;
+  readonly approve: ApprovalPolicy;
+  /** False when the source cannot approve (GCE, EC2). */
+  readonly canApprove: boolean;
+  /** How far before the last Scheduled sighting a pause's estimated start may fall (estimate error). */
+  readonly pauseSlackMs: number;
+}
+
+/** Everything a decision depends on. */
+export interface PolicyInput {
+  readonly now: number;
+  readonly options: PolicyOptions;
+  readonly resourceName: string | undefined;
+  readonly events: readonly TrackedEvent[];
+  readonly handled: ReadonlyMap<string, HandledMark>;
+  /** Maintenances that ran recently (kept after their events left), for new EventIds of them. */
+  readonly recent: readonly HandledMark[];
+  readonly cycle: CycleView | null;
+  readonly pauses: readonly ObservedPause[];
+  /** Wall-clock time of the last good document, or null. */
+  readonly lastDocumentAt: number | null;
+}
+
+/** What to do now. */
+export interface Decision {
+  readonly state: GuardState;
+  /** Events to prepare for now: they open a cycle, or join the open one. */
+  readonly admit: readonly string[];
+  /** Events that leave the cycle without having happened (rescheduled, no longer ours). */
+  readonly release: readonly { readonly id: string; readonly why: string }[];
+  /** Resume the cycle now. */
+  readonly resume: {
+    readonly outcome: Exclude<CycleOutcome, 'shutdown'>;
+    readonly why: string;
+  } | null;
+  /** Events to approve now (for `fleet`, the fleet has the last word). */
+  readonly approve: readonly string[];
+  /** New handled marks (a new EventId that repeats a maintenance that just ran). */
+  readonly markHandled: readonly HandledMark[];
+  /** Call `decide` again at this wall-clock time at the latest. */
+  readonly wakeAt: number;
+}
+
+/** How long a maintenance that just ran is remembered for recognising a new EventId of it. */
+export const ALIAS_WINDOW_MS = 10 * 60_000;
+
+/** When preparing for `t` starts: NotBefore − leadTime, or now when it started or has no NotBefore. */
+export function prepareAt(t: TrackedEvent, leadTimeMs: number): number {
+  if (t.event.EventStatus === 'Started' || t.event.notBefore === null)
+    return Number.NEGATIVE_INFINITY;
+  return t.event.notBefore - leadTimeMs;
+}
+
+/**
+ * The freeze of `t` was observed: a process/VM-wide forward pause that began after the
+ * last document listing `t` as Scheduled (or after it was first seen), and a document
+ * has listed it Started since.
+ */
+export function freezeObserved(
+  t: TrackedEvent,
+  pauses: readonly ObservedPause[],
+  slackMs: number,
+): boolean {
+  if (t.startedAt === null) return false;
+  const after = t.lastScheduledAt ?? t.firstSeenAt;
+  return pauses.some((p) => countsAsPause(p) && p.began + slackMs >= after);
+}
+
+/** Stalls and backwards steps are never the freeze. */
+export function countsAsPause(p: ObservedPause): boolean {
+  return p.signal !== 'stall' && p.pausedMs > 0;
+}
+
+function isHandled(
+  t: TrackedEvent,
+  handled: ReadonlyMap<string, HandledMark>,
+): HandledMark | undefined {
+  const mark = handled.get(t.id);
+  if (!mark) return undefined;
+  // Seen Started after its cycle resumed: the platform is (re)starting it, drain again.
+  if (t.startedAt !== null && t.startedAt > mark.at) return undefined;
+  return mark;
+}
+
+function sameResources(a: readonly string[], b: readonly string[]): boolean {
+  if (a.length !== b.length) return false;
+  const set = new Set(a);
+  return b.every((r) => set.has(r));
+}
+
+/**
+ * Decides what the guard does next. Pure: same input, same decision.
+ *
+ * @example
+ * ```ts
+ * const d = decide({ now, options, resourceName, events: tracker.list(), handled, cycle, pauses, lastDocumentAt });
+ * if (d.resume) resumeCycle(d.resume.outcome);
+ * ```
+ */
+export function decide(input: PolicyInput): Decision {
+  const { now, options: o, events, cycle } = input;
+  const byId = new Map(events.map((t) => [t.id, t]));
+  const handled = new Map(input.handled);
+  const markHandled: HandledMark[] = [];
+  const inCycle = new Set(cycle?.eventIds ?? []);
+  let wakeAt = Number.POSITIVE_INFINITY;
+
+  // A new EventId, Started when first seen, repeating a maintenance that just ran.
+  for (const t of events) {
+    if (!t.relevant || !t.active || handled.has(t.id) || inCycle.has(t.id)) continue;
+    if (t.event.EventStatus !== 'Started' || t.startedAt !== t.firstSeenAt) continue;
+    for (const mark of input.recent) {
+      if (
+        mark.ran &&
+        mark.eventType === t.event.EventType &&
+        now - mark.at <= ALIAS_WINDOW_MS &&
+        sameResources(mark.resources, t.event.Resources)
+      ) {
+        const alias: HandledMark = { ...mark, id: t.id, status: 'Started', at: now };
+        markHandled.push(alias);
+        handled.set(t.id, alias);
+        break;
+      }
+    }
+  }
+
+  // Events due for preparing, and the next one that will be.
+  const admit: string[] = [];
+  let pending = false;
+  for (const t of events) {
+    if (!t.relevant || !t.active || inCycle.has(t.id) || isHandled(t, handled)) continue;
+    const at = prepareAt(t, o.leadTimeMs);
+    if (at <= now) admit.push(t.id);
+    else {
+      pending = true;
+      wakeAt = Math.min(wakeAt, at);
+    }
+  }
+
+  if (!cycle) {
+    return {
+      state: admit.length > 0 ? 'preparing' : pending ? 'scheduled' : 'idle',
+      admit,
+      release: [],
+      resume: null,
+      approve: [],
+      markHandled,
+      wakeAt,
+    };
+  }
+  if (cycle.resuming) {
+    // New events wait for the resume to finish; they open the next cycle.
+    return {
+      state: 'resuming',
+      admit: [],
+      release: [],
+      resume: null,
+      approve: [],
+      markHandled,
+      wakeAt,
+    };
+  }
+
+  const release: { id: string; why: string }[] = [];
+  const members: TrackedEvent[] = [];
+  for (const id of cycle.eventIds) {
+    // An event the tracker forgot is over.
+    const t = byId.get(id);
+    if (!t) continue;
+    const approved = cycle.approvalsSent.has(id);
+    if (
+      t.active &&
+      t.event.EventStatus === 'Scheduled' &&
+      t.event.notBefore !== null &&
+      t.event.notBefore - now > o.leadTimeMs &&
+      !approved
+    ) {
+      release.push({
+        id,
+        why: `rescheduled: NotBefore ${t.event.NotBefore} is beyond the lead time`,
+      });
+      continue;
+    }
+    if (t.active && !t.relevant) {
+      release.push({ id, why: `no longer concerns this VM: ${t.reason}` });
+      continue;
+    }
+    members.push(t);
+  }
+  for (const id of admit) members.push(byId.get(id)!);
+
+  let allOver = !cycle.local;
+  let failsafe: string | null = null;
+  let happened = false;
+  for (const t of members) {
+    const observed = freezeObserved(t, input.pauses, o.pauseSlackMs);
+    if (observed || t.startedAt !== null) happened = true;
+    if (!t.active) continue;
+    if (isShutdownEvent(t.event.EventType)) {
+      allOver = false;
+      continue;
+    }
+    if (o.resumeWhen === 'after-pause' && observed) continue;
+    if (t.startedAt !== null && !observed) {
+      const until = t.startedAt + o.maxHoldMs;
+      if (now >= until) {
+        failsafe ??= `event ${t.id} Started ${o.maxHoldMs} ms ago and no pause was observed (maxHoldMs fail-safe)`;
+        continue;
+      }
+      wakeAt = Math.min(wakeAt, until);
+    }
+    if (input.lastDocumentAt !== null && t.event.notBefore !== null) {
+      const blindUntil = Math.max(input.lastDocumentAt, t.event.notBefore) + o.maxHoldMs;
+      if (now >= blindUntil) {
+        failsafe ??= `no document for ${o.maxHoldMs} ms past the NotBefore of event ${t.id} (maxHoldMs fail-safe)`;
+        continue;
+      }
+      wakeAt = Math.min(wakeAt, blindUntil);
+    }
+    allOver = false;
+  }
+
+  if (allOver) {
+    const outcome = failsafe ? 'failsafe' : happened ? 'resumed' : 'cancelled';
+    const why =
+      failsafe ??
+      (members.length === 0
+        ? 'no event left in the cycle'
+        : happened
+          ? 'the maintenance is over'
+          : 'every event ended before it started');
+    return {
+      state: 'resuming',
+      admit,
+      release,
+      resume: { outcome, why },
+      approve: [],
+      markHandled,
+      wakeAt,
+    };
+  }
+
+  const approve: string[] = [];
+  if (cycle.prepared && !cycle.prepareFailed && o.canApprove && o.approve !== 'never') {
+    const name = input.resourceName;
+    for (const t of members) {
+      const ev = t.event;
+      if (!t.active || ev.EventStatus !== 'Scheduled' || cycle.approvalsSent.has(t.id)) continue;
+      if (name === undefined || !ev.Resources.includes(name)) continue;
+      // Approving releases the event for every VM it lists.
+      if (o.approve === 'solo' && ev.Resources.length !== 1) continue;
+      approve.push(t.id);
+    }
+  }
+
+  let state: GuardState;
+  const shutdown =
+    cycle.local || members.some((t) => t.active && isShutdownEvent(t.event.EventType));
+  if (!cycle.prepared || admit.length > 0) state = 'preparing';
+  else if (shutdown) state = 'shutting-down';
+  else if (members.some((t) => t.active && t.startedAt !== null)) state = 'frozen';
+  else state = 'ready';
+  return { state, admit, release, resume: null, approve, markHandled, wakeAt };
+}
+
+/** When each prepare phase must be over, given the notice left. */
+export interface PreparePlan {
+  /** Until then the load balancer may still send requests; `work` starts no earlier. */
+  readonly drainUntil: number;
+  /** Latest end of each phase (epoch ms); a participant's own timeout is capped by it. */
+  readonly phaseDeadline: Readonly<Record<Phase, number>>;
+  /** What was shortened to fit before NotBefore, for the log. */
+  readonly compressed: readonly string[];
+}
+
+/** The least time the whole prepare gets, even when NotBefore has passed. */
+export const MIN_PREPARE_BUDGET_MS = 3000;
+
+/**
+ * Budgets the notice left before NotBefore across the phases, so that a short notice
+ * (Preempt: 30 s) still lets every phase have its turn before the VM goes: the drain
+ * delay gets at most half of it, `traffic` ends by 60 %, `work` by 80 %, `data` by the
+ * end, which is NotBefore less a margin (at least 3 s in all, even when NotBefore has
+ * passed). With a long notice, or no NotBefore, nothing is shortened.
+ *
+ * @example
+ * ```ts
+ * planPrepare(now, now + 30_000, { drainDelayMs: 15_000, prepareTimeoutMs: 30_000 });
+ * // drainUntil: now + 13.5 s; data done by now + 27 s
+ * ```
+ */
+export function planPrepare(
+  now: number,
+  notBefore: number | null,
+  o: { readonly drainDelayMs: number; readonly prepareTimeoutMs: number },
+): PreparePlan {
+  // Without a NotBefore (a Started event) the time left is unknown: the configured
+  // values apply, as they would with a long notice.
+  if (notBefore === null) {
+    return {
+      drainUntil: now + o.drainDelayMs,
+      phaseDeadline: {
+        traffic: Number.POSITIVE_INFINITY,
+        work: Number.POSITIVE_INFINITY,
+        data: Number.POSITIVE_INFINITY,
+      },
+      compressed: [],
+    };
+  }
+  const left = notBefore - now;
+  const margin = Math.min(2000, Math.max(0, left) * 0.1);
+  const budget = Math.max(left - margin, MIN_PREPARE_BUDGET_MS);
+  const compressed: string[] = [];
+  const drain = Math.min(o.drainDelayMs, Math.floor(budget * 0.5));
+  if (drain < o.drainDelayMs) compressed.push(`drainDelayMs ${o.drainDelayMs} → ${drain} ms`);
+  const caps: Record<Phase, number> = {
+    traffic: Math.floor(budget * 0.6),
+    work: Math.floor(budget * 0.8),
+    data: Math.floor(budget),
+  };
+  // A phase is only shortened when its cap leaves less than the configured timeout
+  // counted from the earliest it can start.
+  const earliest: Record<Phase, number> = { traffic: 0, work: drain, data: drain };
+  for (const phase of ['traffic', 'work', 'data'] as const) {
+    if (caps[phase] - earliest[phase] < o.prepareTimeoutMs)
+      compressed.push(`${phase} phase must end within ${caps[phase]} ms`);
+  }
+  return {
+    drainUntil: now + drain,
+    phaseDeadline: {
+      traffic: now + Math.max(caps.traffic, drain),
+      work: now + caps.work,
+      data: now + caps.data,
+    },
+    compressed,
+  };
+}

@@ -1,0 +1,292 @@
+import type { KnownEventType, ScheduledEvent, ScheduledEventsDocument } from '../document.js';
+import type { FreezeguardError } from '../errors.js';
+import type { FleetCoordinator, FleetStatus } from '../fleet.js';
+import type { Logger } from '../logger.js';
+import type { MaintenanceSource, SourceHealth } from '../sources/source.js';
+import type { Clock, Timers } from '../time/clock.js';
+import type { PauseInfo } from '../time/pause.js';
+
+/**
+ * Lifecycle states. `isReady()` (serve traffic) is true only in `idle` and `scheduled`.
+ * - `idle`: no event concerns this VM.
+ * - `scheduled`: an event is known but not due for preparing yet.
+ * - `preparing`: participants are running `prepare` (health is already failing).
+ * - `ready`: every participant prepared; waiting for the freeze.
+ * - `frozen`: the event started or a pause was observed; waiting for the resume condition.
+ * - `resuming`: participants are running `resume`, in reverse phase order.
+ * - `shutting-down`: prepared for an event the VM does not survive (Reboot, Redeploy…).
+ */
+export type GuardState =
+  | 'idle'
+  | 'scheduled'
+  | 'preparing'
+  | 'ready'
+  | 'frozen'
+  | 'resuming'
+  | 'shutting-down';
+
+/** Participant phases, in prepare order (resume runs them in reverse). */
+export type Phase = 'traffic' | 'work' | 'data';
+/** Prepare order of the phases. */
+export const PHASES: readonly Phase[] = ['traffic', 'work', 'data'];
+
+/**
+ * When to ask the platform to start an event now (Azure: POST `StartRequests`), which
+ * releases it for every VM it lists. Never while a participant failed its prepare.
+ * - `never` (default): wait for NotBefore;
+ * - `solo`: when prepared and this VM is the only one the event lists;
+ * - `always`: when prepared, whoever else the event lists;
+ * - `fleet`: when every VM the event lists is a member of this guard's fleet and has
+ *   prepared (needs the `fleet` option); the last one to prepare approves.
+ */
+export type ApprovalPolicy = 'never' | 'solo' | 'always' | 'fleet';
+/** What ends a freeze: a pause observed after the event became due, or only its removal. */
+export type ResumeWhen = 'after-pause' | 'removed';
+
+/** Handed to `participant.prepare`. */
+export interface PrepareContext {
+  /** The event that opened this cycle. */
+  readonly event: ScheduledEvent;
+  /** Every event in this cycle so far. */
+  readonly events: readonly ScheduledEvent[];
+  /** Wall-clock epoch ms by which prepare should be done; it is abandoned after. */
+  readonly deadline: number;
+  /** Aborted at the deadline, or when the event is cancelled while preparing. */
+  readonly signal: AbortSignal;
+  /** Until this wall-clock time the load balancer may still send us requests. */
+  readonly drainUntil: number;
+  /** True when the VM will not come back in place (Reboot, Redeploy, Preempt, Terminate). */
+  readonly shutdown: boolean;
+  /**
+   * False when this member of a fleet did not get a drain slot: it keeps serving, so a
+   * `traffic` participant is not called at all; `work` and `data` ones still are.
+   */
+  readonly draining: boolean;
+  readonly logger: Logger;
+}
+
+/** Handed to `participant.resume`. */
+export interface ResumeContext {
+  readonly event: ScheduledEvent;
+  readonly events: readonly ScheduledEvent[];
+  /** True when no event of the cycle happened (removed, cancelled or rescheduled before it started). */
+  readonly cancelled: boolean;
+  /** Sum of the pauses measured during the cycle, ms (0 if none). */
+  readonly pausedMs: number;
+  /** Sum of the wall-clock steps measured during the cycle, ms. */
+  readonly clockStepMs: number;
+  readonly deadline: number;
+  readonly signal: AbortSignal;
+  readonly logger: Logger;
+}
+
+/**
+ * Something that must get out of the way before a freeze and come back after it.
+ *
+ * @example
+ * ```ts
+ * guard.use({
+ *   name: 'cache-warmer',
+ *   phase: 'work',
+ *   prepare: async ({ signal }) => warmer.stop({ signal }),
+ *   resume: async () => warmer.start(),
+ * });
+ * ```
+ */
+export interface Participant {
+  readonly name: string;
+  readonly phase: Phase;
+  prepare?(context: PrepareContext): unknown;
+  resume?(context: ResumeContext): unknown;
+  /** Overrides the guard's `prepareTimeoutMs` for this participant's prepare. */
+  readonly prepareTimeoutMs?: number;
+  /** Overrides the guard's `resumeTimeoutMs` for this participant's resume. */
+  readonly resumeTimeoutMs?: number;
+  /** @deprecated Sets both `prepareTimeoutMs` and `resumeTimeoutMs`; prefer those. */
+  readonly timeoutMs?: number;
+}
+
+/** How one participant call went. */
+export interface CallOutcome {
+  readonly outcome: 'ok' | 'error' | 'timeout';
+  readonly startedAt: number;
+  readonly durationMs: number;
+  readonly error?: { readonly name: string; readonly code?: string; readonly message: string };
+}
+
+/** One event as `status()` reports it. */
+export interface EventReport {
+  readonly eventId: string;
+  readonly eventType: string;
+  readonly eventStatus: string;
+  readonly notBefore: string | null;
+  readonly resources: readonly string[];
+  readonly durationInSeconds: number | null;
+  readonly description: string | null;
+  readonly relevant: boolean;
+  /** Why the event is ignored, when it is. */
+  readonly reason: string | null;
+  readonly approved: boolean;
+  /** A cycle finished with it; it is ignored until it leaves the document. */
+  readonly handled: boolean;
+}
+
+/** `guard.status()`: JSON-serialisable. */
+export interface GuardStatus {
+  readonly state: GuardState;
+  readonly ready: boolean;
+  readonly running: boolean;
+  readonly resourceName: string | null;
+  readonly resourceNameError: string | null;
+  readonly source: SourceHealth & {
+    readonly kind: string;
+    readonly documentIncarnation: number | null;
+  };
+  readonly events: readonly EventReport[];
+  readonly cycle: {
+    readonly startedAt: string;
+    readonly eventIds: readonly string[];
+    readonly prepared: boolean;
+    /** A participant failed or overran its prepare: the guard will not approve. */
+    readonly prepareFailed: boolean;
+    /** False when a fleet member could not get a drain slot and keeps serving. */
+    readonly draining: boolean;
+    readonly failsafe: boolean;
+  } | null;
+  readonly expectedResumeAt: string | null;
+  readonly participants: readonly {
+    readonly name: string;
+    readonly phase: Phase;
+    readonly prepare: CallOutcome | null;
+    readonly resume: CallOutcome | null;
+  }[];
+  readonly lastPause: PauseInfo | null;
+  /** Entries of the last document that could not be read (the valid ones are kept). */
+  readonly documentProblems: readonly string[];
+  /** The fleet this guard belongs to, when it has one. */
+  readonly fleet: FleetStatus | null;
+  readonly warnings: readonly { readonly at: string; readonly message: string }[];
+}
+
+/** Typed guard events. */
+export interface GuardEvents {
+  state: (state: GuardState, previous: GuardState) => void;
+  /** A new document (DocumentIncarnation changed). */
+  event: (document: ScheduledEventsDocument) => void;
+  pause: (pause: PauseInfo) => void;
+  approved: (info: { readonly eventId: string; readonly event: ScheduledEvent }) => void;
+  error: (error: FreezeguardError) => void;
+  /** Prepared for an event the VM will not survive in place. */
+  shutdown: (event: ScheduledEvent) => void;
+  /** A participant call finished (for metrics and traces). */
+  participant: (info: ParticipantCallInfo) => void;
+  /**
+   * A cycle ended: `resumed` after the maintenance, `cancelled` when it never happened,
+   * `failsafe` when `maxHoldMs` gave up waiting, `shutdown` when the VM will not come back.
+   */
+  cycle: (info: CycleInfo) => void;
+  /** A cycle ended and the instance serves again; `cancelled` when no event of it happened. */
+  resumed: (info: {
+    readonly cancelled: boolean;
+    readonly pausedMs: number;
+    readonly failsafe: boolean;
+  }) => void;
+}
+/** Payload of the `participant` guard event. */
+export interface ParticipantCallInfo extends CallOutcome {
+  readonly name: string;
+  readonly phase: Phase;
+  readonly step: 'prepare' | 'resume';
+}
+
+/** How a cycle ended. */
+export type CycleOutcome = 'resumed' | 'cancelled' | 'failsafe' | 'shutdown';
+
+/** Payload of the `cycle` guard event. */
+export interface CycleInfo {
+  readonly outcome: CycleOutcome;
+  readonly eventIds: readonly string[];
+  readonly eventType: string;
+  /** Wall-clock ms the cycle began (preparing). */
+  readonly startedAt: number;
+  /** Wall-clock ms it ended (ready again, or shutting down). */
+  readonly endedAt: number;
+  /** How long the instance was out of rotation, ms (0 if it never drained). */
+  readonly outOfRotationMs: number;
+  readonly pausedMs: number;
+}
+
+/** Names of {@link GuardEvents}. */
+export type GuardEventName = keyof GuardEvents;
+
+/** Options of {@link createGuard}. All optional. */
+export interface GuardOptions {
+  /** Default (from `createGuard()`): `defaultSource()`, Azure IMDS unless configured otherwise. */
+  readonly source?: MaintenanceSource;
+  /** This VM's name in `Resources`. Default: `FREEZEGUARD_RESOURCE_NAME`, else IMDS `compute/name`. */
+  readonly resourceName?: string;
+  /** Event types to act on. Default all known. */
+  readonly eventTypes?: readonly KnownEventType[];
+  readonly approve?: ApprovalPolicy;
+  /** Start preparing this long before NotBefore. Default 60 s. */
+  readonly leadTimeMs?: number;
+  /** The work phase starts no earlier than this after preparing began. Default 15 s. */
+  readonly drainDelayMs?: number;
+  /** Per participant. Default 30 s. */
+  readonly prepareTimeoutMs?: number;
+  /** Per participant. Default 30 s. */
+  readonly resumeTimeoutMs?: number;
+  readonly resumeWhen?: ResumeWhen;
+  /** A tick gap or clock step at least this long is a pause. Default 1000 ms. */
+  readonly pauseThresholdMs?: number;
+  /** How often the pause detector looks. Default 100 ms. */
+  readonly tickIntervalMs?: number;
+  /**
+   * Fail-safe: resume anyway this long after an event was seen `Started` with no pause
+   * observed and the event still listed, or after the source has been blind this long
+   * past NotBefore. Default 120 s.
+   */
+  readonly maxHoldMs?: number;
+  /** Coordinates draining and approval with other instances, e.g. `redisFleet()` from `@freezeguard/fleet`. */
+  readonly fleet?: FleetCoordinator;
+  readonly logger?: Logger;
+  readonly clock?: Clock;
+  readonly timers?: Timers;
+}
+
+/** The guard: one per process. */
+export interface Guard {
+  readonly state: GuardState;
+  /** This VM's name once known. */
+  readonly resourceName: string | undefined;
+  readonly logger: Logger;
+  readonly clock: Clock;
+  readonly timers: Timers;
+  /** True while the instance should receive traffic: `idle`, `scheduled`, or a fleet member that got no drain slot. */
+  isReady(): boolean;
+  /** False once prepared for a platform event the VM does not survive (not after `shutdown()`). */
+  isLive(): boolean;
+  /** When the current cycle is expected to be over (epoch ms), or null outside one. */
+  expectedResumeAt(): number | null;
+  status(): GuardStatus;
+  /** Registers a participant; returns a function that unregisters it. */
+  use(participant: Participant): () => void;
+  on<K extends GuardEventName>(name: K, listener: GuardEvents[K]): () => void;
+  /** Like `on`, for one call; with `once` and `removeListener` Node's `events.once(guard, 'resumed')` works. */
+  once<K extends GuardEventName>(name: K, listener: GuardEvents[K]): () => void;
+  off<K extends GuardEventName>(name: K, listener: GuardEvents[K]): void;
+  /** Same as `off`. */
+  removeListener<K extends GuardEventName>(name: K, listener: GuardEvents[K]): void;
+  start(): Promise<void>;
+  /**
+   * Resumes whatever the current cycle prepared, then stops watching. A stopped guard
+   * cannot be started again.
+   */
+  stop(): Promise<void>;
+  /**
+   * Drains like a maintenance event the VM does not survive, for a SIGTERM or a rolling
+   * deploy: `/ready` fails, workers pause, buffers flush; `isLive()` stays true. Resolves
+   * when every participant prepared (or gave up).
+   */
+  shutdown(): Promise<void>;
+}
