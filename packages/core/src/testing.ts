@@ -67,9 +67,23 @@ export class FakeClock implements Clock, Timers {
   #seq = 0;
   #timers: FakeTimer[] = [];
 
-  constructor(options: { readonly now?: number; readonly monotonic?: number } = {}) {
+  readonly #flushRounds: number;
+
+  /**
+   * `flushRounds`: how many macrotask turns `flush()` lets pass (default 10). Promise
+   * chains settle within one; more are for code that waits on real I/O callbacks. Model
+   * tests running thousands of sequences use 1.
+   */
+  constructor(
+    options: {
+      readonly now?: number;
+      readonly monotonic?: number;
+      readonly flushRounds?: number;
+    } = {},
+  ) {
     this.#wall = options.now ?? Date.UTC(2026, 0, 1, 0, 0, 0);
     this.#mono = options.monotonic ?? 1000;
+    this.#flushRounds = options.flushRounds ?? 10;
   }
 
   now(): number {
@@ -132,7 +146,8 @@ export class FakeClock implements Clock, Timers {
 
   /** Lets pending promise chains run. */
   async flush(): Promise<void> {
-    for (let i = 0; i < 10; i++) await new Promise<void>((resolve) => setImmediate(resolve));
+    for (let i = 0; i < this.#flushRounds; i++)
+      await new Promise<void>((resolve) => setImmediate(resolve));
   }
 
   async #fireDue(): Promise<void> {

@@ -103,7 +103,6 @@ class GuardImpl implements Guard {
   #lastPause: PauseInfo | null = null;
   #lastDocumentAt: number | null = null;
   #documentProblems: readonly string[] = [];
-  #approvalNoted = false;
   #localShutdown: Promise<void> | null = null;
 
   constructor(options: GuardOptions) {
@@ -301,7 +300,7 @@ class GuardImpl implements Guard {
     let latest = now;
     for (const id of cycle.ids) {
       const t = this.#tracker.get(id);
-      if (!t || !t.active) continue;
+      if (!t?.active) continue;
       const due = t.startedAt ?? t.event.notBefore ?? now;
       const duration = t.event.DurationInSeconds;
       const end =
@@ -445,6 +444,7 @@ class GuardImpl implements Guard {
       began,
       detectedAt: pause.detectedAt,
       pausedMs: pause.pausedMs,
+      seq: this.#tracker.seq,
     });
     if (this.#pauses.length > PAUSE_HISTORY) this.#pauses.shift();
     if (this.#cycle) this.#evaluate();
@@ -506,7 +506,6 @@ class GuardImpl implements Guard {
         resumeWhen: this.#o.resumeWhen,
         approve: this.#o.approve,
         canApprove: this.#source.supportsApproval !== false,
-        pauseSlackMs: this.#o.tickIntervalMs * 2,
       },
       resourceName: this.#resourceName,
       events: this.#tracker.list(),
@@ -525,6 +524,7 @@ class GuardImpl implements Guard {
         : null,
       pauses: this.#pauses,
       lastDocumentAt: this.#lastDocumentAt,
+      seq: this.#tracker.seq,
     });
     for (const mark of d.markHandled) {
       this.#handled.set(mark.id, mark);
@@ -592,7 +592,7 @@ class GuardImpl implements Guard {
         invoked: new Set(),
         failed: false,
         draining: () => cycle.draining,
-        context: (p, deadline, signal) => {
+        context: (_p, deadline, signal) => {
           const evs = this.#cycleEvents(cycle);
           return {
             event: evs[0] ?? this.#localEvent!,
@@ -825,6 +825,7 @@ class GuardImpl implements Guard {
         status: t.event.EventStatus,
         ran: t.startedAt !== null,
         at: now,
+        seq: this.#tracker.seq,
       };
       this.#handled.set(t.id, mark);
     }
@@ -838,6 +839,7 @@ class GuardImpl implements Guard {
           status: t.event.EventStatus,
           ran: true,
           at: now,
+          seq: this.#tracker.seq,
         });
     }
     this.#cycle = null;

@@ -37,6 +37,11 @@ export interface ObservedPause {
   readonly began: number;
   readonly detectedAt: number;
   readonly pausedMs: number;
+  /**
+   * How many documents had been read when it was detected. A process or VM pause cannot
+   * overlap a read, so every document up to this one was read before it began.
+   */
+  readonly seq: number;
 }
 
 /** An event whose cycle resumed while it was still listed. */
@@ -49,6 +54,8 @@ export interface HandledMark {
   /** Its freeze was observed or it was seen Started: it ran. */
   readonly ran: boolean;
   readonly at: number;
+  /** Documents read when it was marked. */
+  readonly seq: number;
 }
 
 /** The cycle as the policy sees it. */
@@ -73,8 +80,6 @@ export interface PolicyOptions {
   readonly approve: ApprovalPolicy;
   /** False when the source cannot approve (GCE, EC2). */
   readonly canApprove: boolean;
-  /** How far before the last Scheduled sighting a pause's estimated start may fall (estimate error). */
-  readonly pauseSlackMs: number;
 }
 
 /** Everything a decision depends on. */
@@ -90,6 +95,8 @@ export interface PolicyInput {
   readonly pauses: readonly ObservedPause[];
   /** Wall-clock time of the last good document, or null. */
   readonly lastDocumentAt: number | null;
+  /** Documents read so far. */
+  readonly seq: number;
 }
 
 /** What to do now. */
@@ -123,18 +130,15 @@ export function prepareAt(t: TrackedEvent, leadTimeMs: number): number {
 }
 
 /**
- * The freeze of `t` was observed: a process/VM-wide forward pause that began after the
+ * The freeze of `t` was observed: a process/VM-wide forward pause detected after the
  * last document listing `t` as Scheduled (or after it was first seen), and a document
- * has listed it Started since.
+ * has listed it Started since. Ordered by document sequence, not by wall clock, which
+ * an NTP step can move backwards.
  */
-export function freezeObserved(
-  t: TrackedEvent,
-  pauses: readonly ObservedPause[],
-  slackMs: number,
-): boolean {
-  if (t.startedAt === null) return false;
-  const after = t.lastScheduledAt ?? t.firstSeenAt;
-  return pauses.some((p) => countsAsPause(p) && p.began + slackMs >= after);
+export function freezeObserved(t: TrackedEvent, pauses: readonly ObservedPause[]): boolean {
+  if (t.startedSeq === null) return false;
+  const after = t.lastScheduledSeq ?? t.firstSeenSeq;
+  return pauses.some((p) => countsAsPause(p) && p.seq >= after);
 }
 
 /** Stalls and backwards steps are never the freeze. */
@@ -149,7 +153,7 @@ function isHandled(
   const mark = handled.get(t.id);
   if (!mark) return undefined;
   // Seen Started after its cycle resumed: the platform is (re)starting it, drain again.
-  if (t.startedAt !== null && t.startedAt > mark.at) return undefined;
+  if (t.startedSeq !== null && t.startedSeq > mark.seq) return undefined;
   return mark;
 }
 
@@ -179,7 +183,8 @@ export function decide(input: PolicyInput): Decision {
   // A new EventId, Started when first seen, repeating a maintenance that just ran.
   for (const t of events) {
     if (!t.relevant || !t.active || handled.has(t.id) || inCycle.has(t.id)) continue;
-    if (t.event.EventStatus !== 'Started' || t.startedAt !== t.firstSeenAt) continue;
+    // Only an id never seen Scheduled: one that was is a maintenance of its own.
+    if (t.event.EventStatus !== 'Started' || t.lastScheduledAt !== null) continue;
     for (const mark of input.recent) {
       if (
         mark.ran &&
@@ -187,7 +192,13 @@ export function decide(input: PolicyInput): Decision {
         now - mark.at <= ALIAS_WINDOW_MS &&
         sameResources(mark.resources, t.event.Resources)
       ) {
-        const alias: HandledMark = { ...mark, id: t.id, status: 'Started', at: now };
+        const alias: HandledMark = {
+          ...mark,
+          id: t.id,
+          status: 'Started',
+          at: now,
+          seq: input.seq,
+        };
         markHandled.push(alias);
         handled.set(t.id, alias);
         break;
@@ -264,7 +275,7 @@ export function decide(input: PolicyInput): Decision {
   let failsafe: string | null = null;
   let happened = false;
   for (const t of members) {
-    const observed = freezeObserved(t, input.pauses, o.pauseSlackMs);
+    const observed = freezeObserved(t, input.pauses);
     if (observed || t.startedAt !== null) happened = true;
     if (!t.active) continue;
     if (isShutdownEvent(t.event.EventType)) {

@@ -29,6 +29,13 @@ export interface TrackedEvent {
   readonly startedAt: number | null;
   /** When it left the document or took a final status (`Canceled`, `Completed`…). */
   readonly endedAt: number | null;
+  /**
+   * The same facts as document sequence numbers (1 for the first document read, then +1
+   * per document): ordering by them survives a wall clock stepped backwards.
+   */
+  readonly firstSeenSeq: number;
+  readonly lastScheduledSeq: number | null;
+  readonly startedSeq: number | null;
 }
 
 /** What classifying an event needs. */
@@ -84,9 +91,15 @@ export interface TrackerChanges {
 export class EventTracker {
   readonly #events = new Map<string, TrackedEvent>();
   #incarnation: number | null = null;
+  #seq = 0;
 
   get incarnation(): number | null {
     return this.#incarnation;
+  }
+
+  /** How many documents were read so far. */
+  get seq(): number {
+    return this.#seq;
   }
 
   list(): readonly TrackedEvent[] {
@@ -98,6 +111,7 @@ export class EventTracker {
   }
 
   apply(document: ScheduledEventsDocument, now: number, rules: RelevanceRules): TrackerChanges {
+    const seq = ++this.#seq;
     const incarnationChanged = document.DocumentIncarnation !== this.#incarnation;
     this.#incarnation = document.DocumentIncarnation;
     const added: TrackedEvent[] = [];
@@ -111,6 +125,7 @@ export class EventTracker {
       const status = event.EventStatus;
       const active = isActiveStatus(status);
       const reason = irrelevance(event, rules);
+      const keepStart = before?.active === true && before.startedSeq !== null;
       const next: TrackedEvent = {
         id: event.EventId,
         event,
@@ -122,13 +137,23 @@ export class EventTracker {
         lastScheduledAt: status === 'Scheduled' ? now : (before?.lastScheduledAt ?? null),
         startedAt:
           status === 'Started'
-            ? before?.active && before.startedAt !== null
+            ? keepStart
               ? before.startedAt
               : now
             : status === 'Scheduled'
               ? null
               : (before?.startedAt ?? null),
         endedAt: active ? null : (before?.endedAt ?? now),
+        firstSeenSeq: before?.firstSeenSeq ?? seq,
+        lastScheduledSeq: status === 'Scheduled' ? seq : (before?.lastScheduledSeq ?? null),
+        startedSeq:
+          status === 'Started'
+            ? keepStart
+              ? before.startedSeq
+              : seq
+            : status === 'Scheduled'
+              ? null
+              : (before?.startedSeq ?? null),
       };
       this.#events.set(event.EventId, next);
       if (!before) added.push(next);
