@@ -12,7 +12,8 @@ export type FreezeguardErrorCode =
   | 'ERR_PARTICIPANT_FAILED'
   | 'ERR_PARTICIPANT_TIMEOUT'
   | 'ERR_CLOCK_SYNC'
-  | 'ERR_STOPPED';
+  | 'ERR_STOPPED'
+  | 'ERR_APPROVAL_UNSUPPORTED';
 
 /**
  * The one error class every freezeguard package throws or reports.

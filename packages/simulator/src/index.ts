@@ -10,6 +10,16 @@
  *
  * @module
  */
+
+export {
+  type AwsFaultInput,
+  type AwsSimulator,
+  type AwsSimulatorOptions,
+  type Ec2EventCode,
+  type Ec2ScheduledEvent,
+  ec2Date,
+  startAwsSimulator,
+} from './aws.js';
 export {
   type DrillOptions,
   type DrillReport,
@@ -20,12 +30,22 @@ export {
   runDrill,
   type TimelineEntry,
 } from './drill.js';
+export {
+  type GceMaintenanceValue,
+  type GceUpcomingMaintenance,
+  type GcpFaultInput,
+  type GcpSimulator,
+  type GcpSimulatorOptions,
+  startGcpSimulator,
+} from './gcp.js';
 export { runScenario, SCENARIO_NAMES, type ScenarioName, scenarioSummary } from './scenarios.js';
 export {
+  type AnySimulator,
   API_VERSIONS,
   type FaultInput,
   MINIMUM_NOTICE_MS,
   type ScheduleInput,
+  type SimCloud,
   type SimEvent,
   type SimEventType,
   type SimRequest,
