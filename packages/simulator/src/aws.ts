@@ -26,7 +26,7 @@ export interface Ec2ScheduledEvent {
 
 /** A fault of the EC2 emulator, optionally limited to one path. */
 export interface AwsFaultInput extends FaultInput {
-  /** Only answers of this meta-data path, e.g. `events/maintenance/scheduled`. */
+  /** Only answers of this meta-data path, e.g. `events/maintenance/scheduled`, or `api/token` (status only). */
   readonly path?: string;
 }
 
@@ -325,6 +325,11 @@ class AwsSimulatorImpl extends EventEmitter {
   #token(req: IncomingMessage, res: ServerResponse) {
     if (this.#mode === 'v1-only') return this.#send(res, 404, notFound());
     if (req.method !== 'PUT') return this.#send(res, 405, '');
+    const fault = this.#faults.find((f) => f.path === 'api/token' && f.status);
+    if (fault) {
+      if (--fault.remaining <= 0) this.#faults.splice(this.#faults.indexOf(fault), 1);
+      return this.#send(res, fault.status!, `simulated ${fault.status}`);
+    }
     // A token must never be handed through a proxy or forwarder.
     if (req.headers['x-forwarded-for'] !== undefined) return this.#send(res, 403, '');
     const ttl = Number(req.headers[TTL_HEADER]);
