@@ -1,6 +1,7 @@
 /**
- * @freezeguard/simulator — an Azure IMDS Scheduled Events emulator, scenarios and the
- * freeze drill behind the `freezeguard` CLI.
+ * @freezeguard/simulator — emulators of Azure IMDS Scheduled Events, the GCE metadata
+ * server and EC2 IMDS, scenarios named after their real events, and the freeze drill
+ * behind the `freezeguard` CLI.
  *
  * @example
  * ```ts
@@ -20,6 +21,16 @@ export {
   ec2Date,
   startAwsSimulator,
 } from './aws.js';
+export {
+  type AwsScenarioName,
+  CLOUD_SCENARIO_NAMES,
+  type CloudRehearsalOptions,
+  cloudScenarioSummary,
+  type GcpScenarioName,
+  rehearseCloudFreeze,
+  rehearseShutdown,
+  runCloudScenario,
+} from './clouds.js';
 export {
   type DrillOptions,
   type DrillReport,
