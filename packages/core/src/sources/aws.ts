@@ -84,7 +84,7 @@ export function awsInstanceEvents(
 ): MaintenanceSource & { readonly endpoint: string; readonly imdsVersion: 1 | 2 | null } {
   const o = withDefaults(DEFAULTS, options);
   const base = parseEndpoint(
-    options.endpoint ?? process.env.FREEZEGUARD_IMDS_ENDPOINT ?? 'http://169.254.169.254',
+    options.endpoint ?? (process.env.FREEZEGUARD_IMDS_ENDPOINT || 'http://169.254.169.254'),
   );
   assertCommonOptions(o);
   assertOption(
