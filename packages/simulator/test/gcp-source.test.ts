@@ -115,7 +115,8 @@ describe('gcpMaintenanceEvents against the GCE emulator', { timeout: 20_000 }, (
     const t0 = Date.now();
     sim.setMaintenanceEvent('MIGRATE_ON_HOST_MAINTENANCE');
     await until(() => w.last().Events.length === 1, 2_000, 'the migration event');
-    expect(Date.now() - t0).toBeLessThan(1_000);
+    // at once, not at the next poll (the GET would otherwise hang for 30 s)
+    expect(Date.now() - t0).toBeLessThan(3_000);
     expect(w.errors).toEqual([]);
   });
 
@@ -150,7 +151,7 @@ describe('gcpMaintenanceEvents against the GCE emulator', { timeout: 20_000 }, (
       ResourceType: 'VirtualMachine',
     });
     expect(ev.Description).toMatch(/GCE live migration/);
-    expect(Math.abs(ev.notBefore! - t0)).toBeLessThan(2_000);
+    expect(Math.abs(ev.notBefore! - t0)).toBeLessThan(3_000);
     // Stable across reads.
     await until(() => sim.hanging >= 2, 5_000, 'hanging GETs');
     sim.setPreempted(false);
@@ -178,9 +179,9 @@ describe('gcpMaintenanceEvents against the GCE emulator', { timeout: 20_000 }, (
     const byType = Object.fromEntries(w.last().Events.map((e) => [e.EventType, e]));
     expect(byType.Terminate!.EventStatus).toBe('Scheduled');
     expect(byType.Terminate!.notBefore! - t0).toBeGreaterThan(58_000);
-    expect(byType.Terminate!.notBefore! - t0).toBeLessThan(63_000);
+    expect(byType.Terminate!.notBefore! - t0).toBeLessThan(64_000);
     expect(byType.Preempt!.notBefore! - t0).toBeGreaterThan(28_000);
-    expect(byType.Preempt!.notBefore! - t0).toBeLessThan(33_000);
+    expect(byType.Preempt!.notBefore! - t0).toBeLessThan(34_000);
     expect(byType.Preempt!.Resources).toEqual(['vm-1']);
   });
 
