@@ -99,7 +99,9 @@ export async function startApp(
   const proc = spawnTracked(
     process.execPath,
     [join(examples, example, 'src', 'server.js')],
-    { ...env, PORT: String(port), FREEZEGUARD_LOG_LEVEL: 'warn' },
+    // Azure unless a test says otherwise: on a CI machine that runs on GCE or EC2 the
+    // default source would otherwise watch that cloud instead of the emulator.
+    { FREEZEGUARD_CLOUD: 'azure', ...env, PORT: String(port), FREEZEGUARD_LOG_LEVEL: 'warn' },
     label,
   );
   const url = `http://127.0.0.1:${port}`;

@@ -13,6 +13,7 @@ export type FreezeguardErrorCode =
   | 'ERR_PARTICIPANT_TIMEOUT'
   | 'ERR_CLOCK_SYNC'
   | 'ERR_APPROVAL_FAILED'
+  | 'ERR_APPROVAL_UNSUPPORTED'
   | 'ERR_CANCELLED'
   | 'ERR_STOPPED';
 

@@ -69,11 +69,33 @@ export {
 } from './http.js';
 export { createConsoleLogger, type Logger, type LogLevel, silentLogger } from './logger.js';
 export {
+  type AwsInstanceEventsOptions,
+  awsInstanceEvents,
+  EC2_EVENT_TYPES,
+} from './sources/aws.js';
+export {
   type AzureScheduledEventsOptions,
   azureScheduledEvents,
   defaultImdsEndpoint,
   MIN_REQUEST_SPACING_MS,
 } from './sources/azure.js';
+export { chooseCloud, sourceFor } from './sources/default.js';
+export {
+  CLOUD_NAMES,
+  type CloudName,
+  classifyDmi,
+  type DetectCloudOptions,
+  type DmiFields,
+  detectCloud,
+  detectCloudSync,
+} from './sources/detect.js';
+export {
+  defaultGcpEndpoint,
+  GCE_MAINTENANCE_NOTICE_MS,
+  GCE_PREEMPTION_NOTICE_MS,
+  type GcpMaintenanceEventsOptions,
+  gcpMaintenanceEvents,
+} from './sources/gcp.js';
 export type {
   MaintenanceSource,
   SourceContext,
@@ -108,8 +130,8 @@ export { defaultSource } from './sources/default.js';
 
 /**
  * Creates the process's guard. Nothing happens until `start()`. Without a `source` it
- * watches the default cloud source (Azure IMDS Scheduled Events, honouring
- * `FREEZEGUARD_IMDS_ENDPOINT`).
+ * watches the cloud named by `FREEZEGUARD_CLOUD` (`azure`, `gcp`, `aws`), else the one
+ * {@link detectCloudSync} finds, else Azure, honouring `FREEZEGUARD_IMDS_ENDPOINT`.
  *
  * @example
  * ```ts

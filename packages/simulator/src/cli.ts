@@ -2,8 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import {
-  azureScheduledEvents,
-  defaultImdsEndpoint,
+  chooseCloud,
   type FreezeguardError,
   type ScheduledEvent,
   type ScheduledEventsDocument,
@@ -11,6 +10,7 @@ import {
   systemClock,
   systemTimers,
 } from '@freezeguard/core';
+import { cloudScenarios, parseCloud, simulateCloud, watchSourceFor } from './cloud-cli.js';
 import { formatDrillReport, runDrill } from './drill.js';
 import { runScenario, SCENARIO_NAMES, type ScenarioName, scenarioSummary } from './scenarios.js';
 import { startSimulator } from './simulator.js';
@@ -28,6 +28,9 @@ Usage:
       Exit code 0 only when the app drained before the freeze and was healthy within 5 s after.
 
 Scenarios: ${SCENARIO_NAMES.join(', ')}
+Clouds: every command takes --cloud azure|gcp|aws (watch: default FREEZEGUARD_CLOUD, else detected).
+  gcp scenarios: ${cloudScenarios('gcp').join(', ')}
+  aws scenarios: ${cloudScenarios('aws').join(', ')}
 Durations: 500ms, 5s, 2m, or a plain number of seconds.`;
 
 /** Parses `500ms`, `5s`, `2m` or a number of seconds into ms. */
@@ -42,6 +45,13 @@ export function parseDuration(text: string, option: string): number {
 }
 
 class UsageError extends Error {}
+
+function cloudOption(text: string): 'azure' | 'gcp' | 'aws' {
+  const cloud = parseCloud(text);
+  if (!cloud)
+    throw new UsageError(`--cloud: must be azure, gcp or aws (got ${JSON.stringify(text)})`);
+  return cloud;
+}
 
 function version(): string {
   const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
@@ -59,10 +69,26 @@ async function simulate(argv: string[]): Promise<number> {
       resource: { type: 'string', default: 'vm-1' },
       scenario: { type: 'string' },
       'time-scale': { type: 'string', default: '1' },
+      cloud: { type: 'string', default: 'azure' },
     },
   });
   const timeScale = Number(values['time-scale']);
   if (!(timeScale > 0)) throw new UsageError('--time-scale must be a number > 0');
+  const cloud = cloudOption(values.cloud);
+  if (cloud !== 'azure') {
+    if (values.scenario && !cloudScenarios(cloud).includes(values.scenario))
+      throw new UsageError(
+        `--scenario: unknown ${JSON.stringify(values.scenario)} for ${cloud}; known: ${cloudScenarios(cloud).join(', ')}`,
+      );
+    return simulateCloud({
+      cloud,
+      port: Number(values.port),
+      host: values.host,
+      ...(values.resource === 'vm-1' ? {} : { resource: values.resource }),
+      ...(values.scenario ? { scenario: values.scenario } : {}),
+      timeScale,
+    });
+  }
   if (values.scenario && !SCENARIO_NAMES.includes(values.scenario as ScenarioName)) {
     throw new UsageError(
       `--scenario: unknown ${JSON.stringify(values.scenario)}; known: ${SCENARIO_NAMES.join(', ')}`,
@@ -122,17 +148,17 @@ async function watch(argv: string[]): Promise<number> {
       once: { type: 'boolean', default: false },
       interval: { type: 'string', default: '1s' },
       'give-up-after': { type: 'string', default: '3' },
+      cloud: { type: 'string' },
     },
   });
-  const endpoint = values.endpoint ?? defaultImdsEndpoint();
+  const cloud = values.cloud === undefined ? chooseCloud() : cloudOption(values.cloud);
   const pollIntervalMs = parseDuration(values.interval, 'interval');
   const giveUpAfter = Number(values['give-up-after']);
-  const source = azureScheduledEvents({
-    endpoint,
+  const source = watchSourceFor(cloud, {
+    ...(values.endpoint ? { endpoint: values.endpoint } : {}),
     pollIntervalMs,
-    requestTimeoutMs: 5_000,
-    firstRequestTimeoutMs: 5_000,
   });
+  const endpoint = source.endpoint;
   const out = (line: string) => process.stdout.write(`${line}\n`);
   let previous = new Map<string, ScheduledEvent>();
   let incarnation: number | null = null;
@@ -201,8 +227,10 @@ async function drill(argv: string[]): Promise<number> {
       health: { type: 'string' },
       resource: { type: 'string', default: 'drill-vm' },
       json: { type: 'boolean', default: false },
+      cloud: { type: 'string', default: 'azure' },
     },
   });
+  const cloud = cloudOption(values.cloud);
   if (positionals.length === 0)
     throw new UsageError('drill: give the command that starts your app after --');
   const freezeMs = parseDuration(values.freeze, 'freeze');
@@ -220,6 +248,7 @@ async function drill(argv: string[]): Promise<number> {
       noticeMs,
       ...(values.health ? { healthUrl: values.health } : {}),
       resourceName: values.resource,
+      cloud,
       onProgress: progress,
       signal: controller.signal,
     });

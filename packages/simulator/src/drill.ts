@@ -2,7 +2,8 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { request as httpRequest } from 'node:http';
 import { createServer } from 'node:net';
 import { createInterface } from 'node:readline';
-import { type Simulator, startSimulator } from './simulator.js';
+import { rehearseCloudFreeze } from './clouds.js';
+import { type SimCloud, type Simulator, startSimulator } from './simulator.js';
 
 /** Options of {@link runDrill}. */
 export interface DrillOptions {
@@ -14,6 +15,11 @@ export interface DrillOptions {
   readonly noticeMs?: number;
   /** The app's readiness URL. Default `http://127.0.0.1:$PORT/health/ready`, PORT chosen by the drill. */
   readonly healthUrl?: string;
+  /**
+   * The cloud to rehearse: `azure` (a Freeze), `gcp` (a live migration) or `aws` (a
+   * system-maintenance event). The app gets `FREEZEGUARD_CLOUD`. Default `azure`.
+   */
+  readonly cloud?: SimCloud;
   /** The VM name the emulator and the app agree on. Default `drill-vm`. */
   readonly resourceName?: string;
   /** Probe interval, like a load balancer's. Default 250. */
@@ -255,7 +261,8 @@ export async function runDrill(options: DrillOptions): Promise<DrillReport> {
 
   const port = await freePort();
   const healthUrl = options.healthUrl ?? `http://127.0.0.1:${port}/health/ready`;
-  const sim = await startSimulator({ resourceName });
+  const cloud = options.cloud ?? 'azure';
+  const sim = await startSimulator({ cloud, resourceName });
   let child: ChildProcess | null = null;
   let stopped = false;
   const probes: Probe[] = [];
@@ -271,6 +278,7 @@ export async function runDrill(options: DrillOptions): Promise<DrillReport> {
         ...options.env,
         FREEZEGUARD_IMDS_ENDPOINT: sim.url,
         FREEZEGUARD_RESOURCE_NAME: resourceName,
+        FREEZEGUARD_CLOUD: cloud,
       },
       // Its own process group, so SIGSTOP reaches the whole tree (npm → node …).
       detached: true,
@@ -322,8 +330,9 @@ export async function runDrill(options: DrillOptions): Promise<DrillReport> {
       }
     })();
 
-    const rehearsal = await rehearseFreeze({
-      sim,
+    const rehearse = sim.cloud === 'azure' ? rehearseFreeze : rehearseCloudFreeze;
+    const rehearsal = await rehearse({
+      sim: sim as never,
       pid: app.pid!,
       freezeMs,
       noticeMs,

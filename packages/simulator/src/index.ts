@@ -1,6 +1,7 @@
 /**
- * @freezeguard/simulator — an Azure IMDS Scheduled Events emulator, scenarios and the
- * freeze drill behind the `freezeguard` CLI.
+ * @freezeguard/simulator — emulators of Azure IMDS Scheduled Events, the GCE metadata
+ * server and EC2 IMDS, scenarios named after their real events, and the freeze drill
+ * behind the `freezeguard` CLI.
  *
  * @example
  * ```ts
@@ -10,6 +11,26 @@
  *
  * @module
  */
+
+export {
+  type AwsFaultInput,
+  type AwsSimulator,
+  type AwsSimulatorOptions,
+  type Ec2EventCode,
+  type Ec2ScheduledEvent,
+  ec2Date,
+  startAwsSimulator,
+} from './aws.js';
+export {
+  type AwsScenarioName,
+  CLOUD_SCENARIO_NAMES,
+  type CloudRehearsalOptions,
+  cloudScenarioSummary,
+  type GcpScenarioName,
+  rehearseCloudFreeze,
+  rehearseShutdown,
+  runCloudScenario,
+} from './clouds.js';
 export {
   type DrillOptions,
   type DrillReport,
@@ -20,12 +41,22 @@ export {
   runDrill,
   type TimelineEntry,
 } from './drill.js';
+export {
+  type GceMaintenanceValue,
+  type GceUpcomingMaintenance,
+  type GcpFaultInput,
+  type GcpSimulator,
+  type GcpSimulatorOptions,
+  startGcpSimulator,
+} from './gcp.js';
 export { runScenario, SCENARIO_NAMES, type ScenarioName, scenarioSummary } from './scenarios.js';
 export {
+  type AnySimulator,
   API_VERSIONS,
   type FaultInput,
   MINIMUM_NOTICE_MS,
   type ScheduleInput,
+  type SimCloud,
   type SimEvent,
   type SimEventType,
   type SimRequest,

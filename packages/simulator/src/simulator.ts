@@ -2,6 +2,8 @@ import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
+import { type AwsSimulator, type AwsSimulatorOptions, startAwsSimulator } from './aws.js';
+import { type GcpSimulator, type GcpSimulatorOptions, startGcpSimulator } from './gcp.js';
 
 /** Event types the emulator can announce (any string is accepted, as Azure may add some). */
 export type SimEventType =
@@ -85,6 +87,7 @@ export interface SimulatorOptions {
 
 /** The running emulator. */
 export interface Simulator {
+  readonly cloud: 'azure';
   /** IMDS base URL, e.g. `http://127.0.0.1:40123`: pass it as `FREEZEGUARD_IMDS_ENDPOINT`. */
   readonly url: string;
   readonly port: number;
@@ -139,6 +142,7 @@ const CONTROL_PREFIX = '/__freezeguard';
 const MAX_BODY = 64 * 1024;
 
 class SimulatorImpl extends EventEmitter {
+  readonly cloud = 'azure' as const;
   url = '';
   port = 0;
   readonly resourceName: string;
@@ -544,8 +548,15 @@ function readBody(req: IncomingMessage): Promise<string> {
   });
 }
 
+/** The clouds the simulator emulates. */
+export type SimCloud = 'azure' | 'gcp' | 'aws';
+
+/** Any of the three emulators; tell them apart by `cloud`. */
+export type AnySimulator = Simulator | GcpSimulator | AwsSimulator;
+
 /**
- * Starts an Azure IMDS Scheduled Events emulator on 127.0.0.1. It answers like IMDS
+ * Starts an Azure IMDS Scheduled Events emulator (or, with `cloud`, the GCE metadata
+ * server or EC2 IMDS emulator) on 127.0.0.1. It answers like IMDS
  * (header and api-version checks, 429 above 5 requests/s, ETags, RFC 1123 NotBefore,
  * `StartRequests`), plus a control API under `/__freezeguard/` for scripts in any language.
  *
@@ -557,10 +568,38 @@ function readBody(req: IncomingMessage): Promise<string> {
  * const ev = sim.schedule({ type: 'Freeze', notBeforeInMs: 30_000, durationInSeconds: 5 });
  * sim.start(ev.EventId); sim.complete(ev.EventId);
  * await sim.close();
+ *
+ * const gce = await startSimulator({ cloud: 'gcp' }); // GCE metadata server
+ * const ec2 = await startSimulator({ cloud: 'aws' }); // EC2 IMDS
  * ```
  */
-export async function startSimulator(options: SimulatorOptions = {}): Promise<Simulator> {
-  const sim = new SimulatorImpl(options);
-  await sim.listen(options.port ?? 0, options.host ?? '127.0.0.1');
+export async function startSimulator(
+  options?: SimulatorOptions & { readonly cloud?: 'azure' },
+): Promise<Simulator>;
+export async function startSimulator(
+  options: GcpSimulatorOptions & { readonly cloud: 'gcp' },
+): Promise<GcpSimulator>;
+export async function startSimulator(
+  options: AwsSimulatorOptions & { readonly cloud: 'aws' },
+): Promise<AwsSimulator>;
+export async function startSimulator(
+  options: (SimulatorOptions | GcpSimulatorOptions | AwsSimulatorOptions) & {
+    readonly cloud?: SimCloud;
+  },
+): Promise<AnySimulator>;
+export async function startSimulator(
+  options: (SimulatorOptions | GcpSimulatorOptions | AwsSimulatorOptions) & {
+    readonly cloud?: SimCloud;
+  } = {},
+): Promise<AnySimulator> {
+  if (options.cloud === 'gcp') return startGcpSimulator(options as GcpSimulatorOptions);
+  if (options.cloud === 'aws') return startAwsSimulator(options as AwsSimulatorOptions);
+  if (options.cloud !== undefined && options.cloud !== 'azure')
+    throw new TypeError(
+      `Invalid option \`cloud\`: must be azure, gcp or aws (got ${JSON.stringify(options.cloud)})`,
+    );
+  const o = options as SimulatorOptions;
+  const sim = new SimulatorImpl(o);
+  await sim.listen(o.port ?? 0, o.host ?? '127.0.0.1');
   return sim as unknown as Simulator;
 }

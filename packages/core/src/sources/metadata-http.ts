@@ -1,0 +1,497 @@
+import { Agent, request, errors as undiciErrors } from 'undici';
+import type { ScheduledEventsDocument } from '../document.js';
+import { assertOption, FreezeguardError } from '../errors.js';
+import { type Logger, silentLogger } from '../logger.js';
+import { type Clock, sleep, systemClock, type Timers } from '../time/clock.js';
+import type { SourceContext, SourceHealth } from './source.js';
+
+/**
+ * The machinery every metadata-server source shares (Azure IMDS, the GCE metadata server,
+ * EC2 IMDS): a private HTTP client and a poll loop. Kept in one place so the rules that
+ * protect the VM's metadata endpoint (no proxy, ≤ 5 requests/s, timeouts, backoff, body
+ * limit, one warning per failure streak) cannot drift apart between clouds.
+ */
+
+/** Metadata endpoints throttle around 5 requests/s; no two requests are ever closer than this. */
+export const MIN_REQUEST_SPACING_MS = 200;
+
+/** An answer of the metadata server. */
+export interface MetadataResponse {
+  readonly status: number;
+  readonly body: Buffer;
+  readonly headers: Readonly<Record<string, string | string[] | undefined>>;
+}
+
+/** What one request may ask for beyond the URL. */
+export interface MetadataRequest {
+  readonly method?: 'GET' | 'PUT' | 'POST';
+  readonly headers?: Readonly<Record<string, string>>;
+  readonly body?: string;
+  /** Overrides the client's timeout, e.g. for a hanging GET. */
+  readonly timeoutMs?: number;
+}
+
+/** Options of {@link createMetadataClient}. */
+export interface MetadataClientOptions {
+  /** Base URL, already validated with {@link parseEndpoint}. */
+  readonly base: URL;
+  /** For messages: `IMDS`, `GCE metadata server`… */
+  readonly label: string;
+  /** Headers every request carries (`Metadata: true`, `Metadata-Flavor: Google`). */
+  readonly headers: Readonly<Record<string, string>>;
+  readonly requestTimeoutMs: number;
+  /** Timeout until the first answer arrived (Azure IMDS may take 2 minutes for it). */
+  readonly firstRequestTimeoutMs: number;
+  readonly maxBodyBytes: number;
+}
+
+/** The HTTP half of a metadata source. */
+export interface MetadataClient {
+  /** Attaches the guard's clock, timers and time-reference callback. */
+  bind(context: SourceContext): void;
+  send(url: URL, init?: MetadataRequest): Promise<MetadataResponse>;
+  /** Every request made so far. */
+  readonly requests: number;
+  /** Aborts requests in flight and releases the sockets. */
+  close(): Promise<void>;
+}
+
+/**
+ * Checks and normalises a metadata endpoint option: an absolute `http:` URL.
+ *
+ * @example
+ * ```ts
+ * const base = parseEndpoint('http://169.254.169.254');
+ * ```
+ */
+export function parseEndpoint(endpoint: string): URL {
+  let base: URL;
+  try {
+    base = new URL(endpoint);
+  } catch {
+    assertOption(false, 'endpoint', 'must be an absolute http URL', endpoint);
+  }
+  assertOption(
+    base.protocol === 'http:',
+    'endpoint',
+    'must use http: (metadata servers have no TLS)',
+    endpoint,
+  );
+  return base;
+}
+
+/**
+ * A private HTTP client for a metadata server: its own undici `Agent` (never the global
+ * dispatcher, never `HTTP_PROXY`/`HTTPS_PROXY`: a metadata server must not be proxied and
+ * refuses `X-Forwarded-For`), one spacing gate for every request, timeouts, a body limit,
+ * and the `Date` header of every good answer reported as a time reference.
+ *
+ * @example
+ * ```ts
+ * const client = createMetadataClient({ base, label: 'IMDS', headers: { Metadata: 'true' },
+ *   requestTimeoutMs: 10_000, firstRequestTimeoutMs: 120_000, maxBodyBytes: 1 << 20 });
+ * client.bind(context);
+ * const res = await client.send(new URL('/metadata/scheduledevents?api-version=2020-07-01', base));
+ * ```
+ */
+export function createMetadataClient(o: MetadataClientOptions): MetadataClient {
+  const agent = new Agent({ keepAliveTimeout: 10_000, connect: { timeout: o.requestTimeoutMs } });
+  let clock: Clock = systemClock;
+  let timers: Timers | null = null;
+  let ctx: SourceContext | null = null;
+  const inflight = new Set<AbortController>();
+  let lastRequestAt = Number.NEGATIVE_INFINITY;
+  let queue: Promise<void> = Promise.resolve();
+  let firstDone = false;
+  let requests = 0;
+  let closed = false;
+
+  // Serialises every request through one spacing gate: polls, retries, tokens and approvals alike.
+  function gate(): Promise<void> {
+    const next = queue.then(async () => {
+      const wait = lastRequestAt + MIN_REQUEST_SPACING_MS - clock.monotonic();
+      if (wait > 0 && timers) await sleep(timers, wait);
+      lastRequestAt = clock.monotonic();
+      requests++;
+    });
+    queue = next.catch(() => {});
+    return next;
+  }
+
+  function tooLarge(size: number): FreezeguardError {
+    return new FreezeguardError(
+      'ERR_BODY_TOO_LARGE',
+      `${o.label} body of ${size} bytes exceeds maxBodyBytes ${o.maxBodyBytes}`,
+      { details: { size } },
+    );
+  }
+
+  function classify(err: unknown, signal: AbortSignal): FreezeguardError {
+    if (err instanceof FreezeguardError) return err;
+    if (signal.aborted && signal.reason instanceof FreezeguardError) return signal.reason;
+    if (
+      err instanceof undiciErrors.HeadersTimeoutError ||
+      err instanceof undiciErrors.BodyTimeoutError ||
+      err instanceof undiciErrors.ConnectTimeoutError
+    ) {
+      return new FreezeguardError(
+        'ERR_IMDS_TIMEOUT',
+        `${o.label} timed out: ${(err as Error).message}`,
+        { cause: err },
+      );
+    }
+    return new FreezeguardError(
+      'ERR_IMDS_UNREACHABLE',
+      `${o.label} unreachable at ${o.base.origin}: ${(err as Error)?.message ?? String(err)}`,
+      { cause: err },
+    );
+  }
+
+  function reportDate(headers: MetadataResponse['headers']): void {
+    const date = headers.date;
+    if (typeof date !== 'string' || !ctx?.onTimeReference) return;
+    const referenceMs = Date.parse(date);
+    if (!Number.isFinite(referenceMs)) return;
+    try {
+      ctx.onTimeReference({
+        referenceMs,
+        resolutionMs: 1000,
+        wall: clock.now(),
+        monotonic: clock.monotonic(),
+        origin: 'imds-date',
+      });
+    } catch {
+      // the guard's handler must not break reading
+    }
+  }
+
+  return {
+    bind(context) {
+      ctx = context;
+      clock = context.clock;
+      timers = context.timers;
+    },
+    get requests() {
+      return requests;
+    },
+    async send(url, init = {}) {
+      if (closed) throw new FreezeguardError('ERR_STOPPED', 'source stopped');
+      await gate();
+      const controller = new AbortController();
+      inflight.add(controller);
+      const timeoutMs =
+        init.timeoutMs ??
+        (firstDone ? o.requestTimeoutMs : Math.max(o.requestTimeoutMs, o.firstRequestTimeoutMs));
+      const timer = timers?.setTimeout(
+        () =>
+          controller.abort(
+            new FreezeguardError(
+              'ERR_IMDS_TIMEOUT',
+              `${o.label} did not answer within ${timeoutMs} ms`,
+            ),
+          ),
+        timeoutMs,
+      );
+      try {
+        const res = await request(url, {
+          method: init.method ?? 'GET',
+          dispatcher: agent,
+          signal: controller.signal,
+          // undici's own timeouts would fire before a long hanging GET ends; ours governs.
+          headersTimeout: timeoutMs + 1000,
+          bodyTimeout: timeoutMs + 1000,
+          headers: { ...o.headers, ...(init.headers ?? {}) },
+          ...(init.body === undefined ? {} : { body: init.body }),
+        });
+        const declared = Number(res.headers['content-length'] ?? '0');
+        if (declared > o.maxBodyBytes) {
+          res.body.destroy();
+          throw tooLarge(declared);
+        }
+        const chunks: Buffer[] = [];
+        let size = 0;
+        for await (const chunk of res.body) {
+          size += (chunk as Buffer).length;
+          if (size > o.maxBodyBytes) {
+            res.body.destroy();
+            throw tooLarge(size);
+          }
+          chunks.push(chunk as Buffer);
+        }
+        firstDone = true;
+        if (res.statusCode < 400) reportDate(res.headers);
+        return { status: res.statusCode, body: Buffer.concat(chunks), headers: res.headers };
+      } catch (err) {
+        throw classify(err, controller.signal);
+      } finally {
+        if (timer !== undefined) timers?.clearTimeout(timer);
+        inflight.delete(controller);
+      }
+    },
+    async close() {
+      closed = true;
+      for (const c of inflight) c.abort(new FreezeguardError('ERR_STOPPED', 'source stopped'));
+      await agent.close().catch(() => {});
+    },
+  };
+}
+
+/** Options of {@link createPollLoop}. */
+export interface PollLoopOptions {
+  /** For log messages: `IMDS Scheduled Events`, `GCE maintenance-event`… */
+  readonly label: string;
+  readonly client: MetadataClient;
+  /** The pause after a good read when `read` does not say otherwise. */
+  readonly intervalMs: number;
+  readonly maxBackoffMs: number;
+  /**
+   * One read; resolves with the document and optionally when to read next. `error` says
+   * one part of it failed (a bad value, one key unreachable): the document built from the
+   * rest is still delivered, so one bad key never blinds the others.
+   */
+  readonly read: () => Promise<{
+    document: ScheduledEventsDocument | null;
+    nextInMs?: number;
+    error?: unknown;
+  }>;
+  /** Errors carrying `details.status` of 429 wait at least this long. Default 1000. */
+  readonly throttledMinMs?: number;
+}
+
+/** The poll half of a metadata source. */
+export interface PollLoop {
+  start(context: SourceContext): void;
+  stop(): void;
+  health(): SourceHealth;
+  readonly running: boolean;
+}
+
+/**
+ * Exponential backoff with equal jitter: the wait before retry number `streak` (from 1).
+ * Keeps a floor of half the step so a fleet does not retry in lock-step.
+ *
+ * @example
+ * ```ts
+ * backoffDelay(3, 1000, 5000); // between 2000 and 4000
+ * ```
+ */
+export function backoffDelay(
+  streak: number,
+  intervalMs: number,
+  maxBackoffMs: number,
+  random: () => number = Math.random,
+): number {
+  const exp = Math.min(maxBackoffMs, intervalMs * 2 ** Math.min(Math.max(0, streak - 1), 16));
+  const delay = exp / 2 + random() * (exp / 2);
+  return Math.max(Math.min(intervalMs, maxBackoffMs), Math.min(maxBackoffMs, delay));
+}
+
+/**
+ * Reads a metadata document again and again: `onDocument` on every good read, retries
+ * with backoff on failures, one warning per failure streak (the rest at debug), one info
+ * line when reachable again, and health for `guard.status()`. A failure in `read` or in
+ * the guard's handlers never stops the loop.
+ *
+ * @example
+ * ```ts
+ * const loop = createPollLoop({ label: 'IMDS', client, intervalMs: 1000, maxBackoffMs: 5000,
+ *   read: async () => ({ document: await readDocument() }) });
+ * loop.start(context);
+ * ```
+ */
+export function createPollLoop(o: PollLoopOptions): PollLoop {
+  let ctx: SourceContext | null = null;
+  let logger: Logger = silentLogger;
+  let running = false;
+  let timer: unknown = null;
+  const health = {
+    lastSuccessAt: null as number | null,
+    lastErrorAt: null as number | null,
+    lastError: null as { code: string; message: string } | null,
+    consecutiveFailures: 0,
+  };
+
+  function toFreezeguard(err: unknown): FreezeguardError {
+    return err instanceof FreezeguardError
+      ? err
+      : new FreezeguardError(
+          'ERR_BAD_DOCUMENT',
+          `${o.label}: ${(err as Error)?.message ?? String(err)}`,
+          { cause: err },
+        );
+  }
+
+  async function poll(): Promise<void> {
+    timer = null;
+    const context = ctx;
+    if (!running || !context) return;
+    let delay = o.intervalMs;
+    let failure: unknown = null;
+    try {
+      const { document, nextInMs, error } = await o.read();
+      if (!running) return;
+      if (nextInMs !== undefined) delay = nextInMs;
+      if (document) {
+        try {
+          context.onDocument(document);
+        } catch (err) {
+          logger.error({ err: toFreezeguard(err).toJSON() }, 'freezeguard: onDocument threw');
+        }
+      }
+      if (error !== undefined) failure = error;
+      else {
+        if (health.consecutiveFailures > 0) {
+          logger.info(
+            { failures: health.consecutiveFailures },
+            `freezeguard: ${o.label} reachable again`,
+          );
+        }
+        health.consecutiveFailures = 0;
+        health.lastSuccessAt = context.clock.now();
+      }
+    } catch (err) {
+      failure = err;
+    }
+    if (failure !== null) {
+      if (!running) return;
+      const error = toFreezeguard(failure);
+      health.consecutiveFailures++;
+      health.lastErrorAt = context.clock.now();
+      health.lastError = { code: error.code, message: error.message };
+      // One warning per failure streak; the rest at debug so a long outage does not flood logs.
+      if (health.consecutiveFailures === 1) {
+        logger.warn(
+          { err: error.toJSON() },
+          `freezeguard: reading ${o.label} failed, retrying with backoff`,
+        );
+      } else {
+        logger.debug(
+          { err: error.toJSON(), streak: health.consecutiveFailures },
+          `freezeguard: ${o.label} still failing`,
+        );
+      }
+      try {
+        context.onError(error, health.consecutiveFailures);
+      } catch {
+        // the guard's own handler must not stop polling
+      }
+      delay = backoffDelay(health.consecutiveFailures, o.intervalMs, o.maxBackoffMs);
+      if (error.details.status === 429) delay = Math.max(delay, o.throttledMinMs ?? 1000);
+    }
+    if (running) timer = context.timers.setTimeout(() => void poll(), delay);
+  }
+
+  return {
+    get running() {
+      return running;
+    },
+    start(context) {
+      if (running) return;
+      ctx = context;
+      logger = context.logger;
+      running = true;
+      timer = context.timers.setTimeout(() => void poll(), 0);
+    },
+    stop() {
+      running = false;
+      if (timer !== null) ctx?.timers.clearTimeout(timer);
+      timer = null;
+    },
+    health() {
+      return {
+        ...health,
+        lastError: health.lastError ? { ...health.lastError } : null,
+        requests: o.client.requests,
+      };
+    },
+  };
+}
+
+/**
+ * Checks the options every metadata source shares.
+ *
+ * @example
+ * ```ts
+ * assertCommonOptions({ pollIntervalMs: 1000, requestTimeoutMs: 10_000, maxBackoffMs: 5000, maxBodyBytes: 1 << 20 });
+ * ```
+ */
+export function assertCommonOptions(o: {
+  readonly pollIntervalMs: number;
+  readonly requestTimeoutMs: number;
+  readonly maxBackoffMs: number;
+  readonly maxBodyBytes: number;
+}): void {
+  assertOption(
+    Number.isFinite(o.pollIntervalMs) && o.pollIntervalMs >= MIN_REQUEST_SPACING_MS,
+    'pollIntervalMs',
+    `must be ≥ ${MIN_REQUEST_SPACING_MS} (metadata servers allow about 5 requests/s)`,
+    o.pollIntervalMs,
+  );
+  assertOption(o.requestTimeoutMs > 0, 'requestTimeoutMs', 'must be > 0', o.requestTimeoutMs);
+  assertOption(
+    o.maxBackoffMs >= o.pollIntervalMs,
+    'maxBackoffMs',
+    'must be ≥ pollIntervalMs',
+    o.maxBackoffMs,
+  );
+  assertOption(o.maxBodyBytes > 0, 'maxBodyBytes', 'must be > 0', o.maxBodyBytes);
+}
+
+/** HTTP statuses a metadata read may succeed after. */
+export const RETRYABLE_STATUS: ReadonlySet<number> = new Set([404, 410, 429, 500, 502, 503, 504]);
+
+/**
+ * The error for an unexpected HTTP status.
+ *
+ * @example
+ * ```ts
+ * if (res.status !== 200) throw httpError('IMDS', res);
+ * ```
+ */
+export function httpError(label: string, res: MetadataResponse, what = ''): FreezeguardError {
+  return new FreezeguardError(
+    'ERR_IMDS_HTTP',
+    `${label}${what ? ` ${what}` : ''} answered ${res.status}: ${res.body.toString('utf8').slice(0, 200)}`,
+    { details: { status: res.status, retryable: RETRYABLE_STATUS.has(res.status) } },
+  );
+}
+
+/**
+ * Builds Azure-shaped documents for sources that translate another cloud's metadata:
+ * `DocumentIncarnation` goes up by one whenever the events' content changes, as Azure's does.
+ *
+ * @example
+ * ```ts
+ * const documents = documentBuilder();
+ * documents.build([]); // { DocumentIncarnation: 1, Events: [] }
+ * ```
+ */
+export function documentBuilder(): {
+  build(events: readonly ScheduledEventsDocument['Events'][number][]): ScheduledEventsDocument;
+} {
+  let incarnation = 0;
+  let signature: string | null = null;
+  return {
+    build(events) {
+      const next = JSON.stringify(events);
+      if (next !== signature) {
+        signature = next;
+        incarnation++;
+      }
+      return { DocumentIncarnation: incarnation, Events: [...events] };
+    },
+  };
+}
+
+/**
+ * Formats epoch ms the way Azure writes `NotBefore` (RFC 1123), so every source's
+ * documents look alike to the lifecycle and in logs.
+ *
+ * @example
+ * ```ts
+ * rfc1123(0); // 'Thu, 01 Jan 1970 00:00:00 GMT'
+ * ```
+ */
+export function rfc1123(ms: number): string {
+  return new Date(ms).toUTCString();
+}

@@ -1,0 +1,381 @@
+import { randomBytes } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import type { FaultInput, SimRequest } from './simulator.js';
+
+/** EC2 scheduled-event codes. */
+export type Ec2EventCode =
+  | 'instance-reboot'
+  | 'system-reboot'
+  | 'system-maintenance'
+  | 'instance-retirement'
+  | 'instance-stop'
+  | (string & {});
+
+/** One entry of `events/maintenance/scheduled`, as EC2 serves it. */
+export interface Ec2ScheduledEvent {
+  readonly Code: Ec2EventCode;
+  readonly Description: string;
+  readonly EventId: string;
+  /** `21 Jan 2019 09:00:43 GMT` */
+  readonly NotBefore: string;
+  readonly NotAfter?: string;
+  readonly State: 'active' | 'completed' | 'canceled';
+}
+
+/** A fault of the EC2 emulator, optionally limited to one path. */
+export interface AwsFaultInput extends FaultInput {
+  /** Only answers of this meta-data path, e.g. `events/maintenance/scheduled`, or `api/token` (status only). */
+  readonly path?: string;
+}
+
+/** Options of the EC2 IMDS emulator. */
+export interface AwsSimulatorOptions {
+  readonly port?: number;
+  readonly host?: string;
+  /** `instance-id`. Default `i-0123456789abcdef0`. */
+  readonly resourceName?: string;
+  /**
+   * `required`: IMDSv2 only (a GET without a valid token gets 401); `optional` (default):
+   * IMDSv1 GETs work too; `v1-only`: the token call is not there (PUT answers 404).
+   */
+  readonly httpTokens?: 'required' | 'optional' | 'v1-only';
+}
+
+/** The running EC2 IMDS emulator. */
+export interface AwsSimulator {
+  readonly cloud: 'aws';
+  /** Base URL: pass it as `FREEZEGUARD_IMDS_ENDPOINT` with `FREEZEGUARD_CLOUD=aws`. */
+  readonly url: string;
+  readonly port: number;
+  /** The instance id. */
+  readonly resourceName: string;
+  readonly requests: readonly SimRequest[];
+  /** Tokens handed out so far. */
+  readonly tokensIssued: number;
+  /** A Spot interruption notice: `spot/instance-action` answers it from now on. */
+  interruptSpot(input?: {
+    readonly action?: 'terminate' | 'stop' | 'hibernate';
+    readonly inMs?: number;
+  }): { action: string; time: string };
+  /** Withdraws the Spot notice (404 again). */
+  clearSpot(): void;
+  /** A rebalance recommendation (`events/recommendations/rebalance`). */
+  recommendRebalance(): { noticeTime: string };
+  /** Adds an active scheduled event, NotBefore `notBeforeInMs` from now (default 2 weeks). */
+  scheduleEvent(input: {
+    readonly code: Ec2EventCode;
+    readonly notBeforeInMs?: number;
+    readonly durationMs?: number;
+    readonly description?: string;
+    readonly eventId?: string;
+  }): Ec2ScheduledEvent;
+  /** Marks an event completed (it stays listed, as on EC2). */
+  completeEvent(eventId: string): void;
+  /** Marks an event canceled (it stays listed, as on EC2). */
+  cancelEvent(eventId: string): void;
+  events(): Ec2ScheduledEvent[];
+  /** Makes every token handed out so far invalid (the next GET with one gets 401). */
+  revokeTokens(): void;
+  /** Faults served instead of the next answers of the event paths (or of one, with `path`). */
+  fault(fault: AwsFaultInput): void;
+  clearFaults(): void;
+  on(event: 'change', listener: (info: { what: string }) => void): this;
+  on(event: 'request', listener: (request: SimRequest) => void): this;
+  off(event: string, listener: (...args: never[]) => void): this;
+  close(): Promise<void>;
+}
+
+const TOKEN_HEADER = 'x-aws-ec2-metadata-token';
+const TTL_HEADER = 'x-aws-ec2-metadata-token-ttl-seconds';
+const EVENT_PATHS = new Set([
+  '/latest/meta-data/spot/instance-action',
+  '/latest/meta-data/events/maintenance/scheduled',
+  '/latest/meta-data/events/recommendations/rebalance',
+]);
+
+/** EC2 writes scheduled-event dates as `21 Jan 2019 09:00:43 GMT`. */
+export function ec2Date(ms: number): string {
+  // toUTCString() gives 'Mon, 21 Jan 2019 09:00:43 GMT'; EC2 drops the weekday.
+  return new Date(Math.floor(ms / 1000) * 1000).toUTCString().slice(5);
+}
+
+/** Spot notices use ISO 8601 without milliseconds: `2017-09-18T08:22:00Z`. */
+function isoSeconds(ms: number): string {
+  return `${new Date(Math.floor(ms / 1000) * 1000).toISOString().slice(0, 19)}Z`;
+}
+
+class AwsSimulatorImpl extends EventEmitter {
+  readonly cloud = 'aws' as const;
+  url = '';
+  port = 0;
+  readonly resourceName: string;
+  readonly requests: SimRequest[] = [];
+  tokensIssued = 0;
+  readonly #mode: 'required' | 'optional' | 'v1-only';
+  readonly #tokens = new Map<string, number>();
+  readonly #events = new Map<string, Ec2ScheduledEvent>();
+  #spot: { action: string; time: string } | null = null;
+  #rebalance: { noticeTime: string } | null = null;
+  readonly #faults: (AwsFaultInput & { remaining: number })[] = [];
+  readonly #server: Server;
+  readonly #sockets = new Set<Socket>();
+
+  constructor(options: AwsSimulatorOptions) {
+    super();
+    this.resourceName = options.resourceName ?? 'i-0123456789abcdef0';
+    this.#mode = options.httpTokens ?? 'optional';
+    this.#server = createServer((req, res) => {
+      this.#handle(req, res).catch((err) => {
+        if (!res.headersSent) this.#send(res, 500, String(err));
+      });
+    });
+    this.#server.on('connection', (socket) => {
+      this.#sockets.add(socket);
+      socket.on('close', () => this.#sockets.delete(socket));
+    });
+  }
+
+  async listen(port: number, host: string): Promise<void> {
+    await new Promise<void>((resolve, reject) => {
+      this.#server.once('error', reject);
+      this.#server.listen(port, host, () => resolve());
+    });
+    const address = this.#server.address() as AddressInfo;
+    this.port = address.port;
+    this.url = `http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`;
+  }
+
+  interruptSpot(input: { action?: string; inMs?: number } = {}): { action: string; time: string } {
+    this.#spot = {
+      action: input.action ?? 'terminate',
+      time: isoSeconds(Date.now() + (input.inMs ?? 120_000)),
+    };
+    this.emit('change', { what: 'spot/instance-action' });
+    return { ...this.#spot };
+  }
+
+  clearSpot(): void {
+    this.#spot = null;
+    this.emit('change', { what: 'spot/instance-action' });
+  }
+
+  recommendRebalance(): { noticeTime: string } {
+    this.#rebalance = { noticeTime: isoSeconds(Date.now()) };
+    this.emit('change', { what: 'events/recommendations/rebalance' });
+    return { ...this.#rebalance };
+  }
+
+  scheduleEvent(input: {
+    code: string;
+    notBeforeInMs?: number;
+    durationMs?: number;
+    description?: string;
+    eventId?: string;
+  }): Ec2ScheduledEvent {
+    if (typeof input?.code !== 'string' || input.code === '')
+      throw new TypeError('scheduleEvent(): `code` is required');
+    const start = Date.now() + (input.notBeforeInMs ?? 14 * 86_400_000);
+    const event: Ec2ScheduledEvent = {
+      Code: input.code,
+      Description: input.description ?? describe(input.code),
+      EventId: input.eventId ?? `instance-event-${randomBytes(8).toString('hex').slice(0, 17)}`,
+      NotBefore: ec2Date(start),
+      NotAfter: ec2Date(start + (input.durationMs ?? 2 * 3_600_000)),
+      State: 'active',
+    };
+    this.#events.set(event.EventId, event);
+    this.emit('change', { what: 'events/maintenance/scheduled' });
+    return event;
+  }
+
+  completeEvent(eventId: string): void {
+    this.#setState(eventId, 'completed', '[Completed]');
+  }
+
+  cancelEvent(eventId: string): void {
+    this.#setState(eventId, 'canceled', '[Canceled]');
+  }
+
+  events(): Ec2ScheduledEvent[] {
+    return [...this.#events.values()];
+  }
+
+  revokeTokens(): void {
+    this.#tokens.clear();
+  }
+
+  fault(fault: AwsFaultInput): void {
+    const times = fault.times ?? 1;
+    if (!(times >= 1)) throw new TypeError(`fault(): \`times\` must be ≥ 1 (got ${fault.times})`);
+    this.#faults.push({ ...fault, remaining: times });
+  }
+
+  clearFaults(): void {
+    this.#faults.length = 0;
+  }
+
+  async close(): Promise<void> {
+    this.#server.close();
+    for (const s of this.#sockets) s.destroy();
+    await new Promise<void>((resolve) =>
+      this.#server.listening ? this.#server.once('close', () => resolve()) : resolve(),
+    );
+    this.removeAllListeners();
+  }
+
+  #setState(eventId: string, state: 'completed' | 'canceled', prefix: string): void {
+    const event = this.#events.get(eventId);
+    if (!event) throw new Error(`no scheduled event ${eventId}`);
+    this.#events.set(eventId, {
+      ...event,
+      State: state,
+      Description: `${prefix} ${event.Description}`,
+    });
+    this.emit('change', { what: 'events/maintenance/scheduled' });
+  }
+
+  #send(
+    res: ServerResponse,
+    status: number,
+    body: string,
+    headers: Record<string, string> = {},
+  ): void {
+    res.writeHead(status, {
+      'Content-Type': 'text/plain',
+      Server: 'EC2ws',
+      'Content-Length': Buffer.byteLength(body),
+      ...headers,
+    });
+    res.end(body);
+  }
+
+  #validToken(value: string | string[] | undefined): boolean {
+    if (typeof value !== 'string') return false;
+    const expires = this.#tokens.get(value);
+    if (expires === undefined) return false;
+    if (Date.now() >= expires) {
+      this.#tokens.delete(value);
+      return false;
+    }
+    return true;
+  }
+
+  async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://169.254.169.254');
+    const record: SimRequest = {
+      at: Date.now(),
+      method: req.method ?? 'GET',
+      path: url.pathname + url.search,
+      headers: { ...req.headers },
+      status: 0,
+    };
+    this.requests.push(record);
+    if (this.requests.length > 10_000) this.requests.shift();
+    res.on('finish', () => {
+      record.status = res.statusCode;
+      this.emit('request', record);
+    });
+    if (url.pathname === '/latest/api/token') return this.#token(req, res);
+    if (req.method !== 'GET') return this.#send(res, 405, '');
+    const presented = req.headers[TOKEN_HEADER];
+    if (presented !== undefined || this.#mode === 'required') {
+      // A token that is present must be valid, even where IMDSv1 is allowed.
+      if (this.#mode === 'v1-only' ? false : !this.#validToken(presented))
+        return this.#send(res, 401, '');
+    }
+    if (!url.pathname.startsWith('/latest/meta-data/')) return this.#send(res, 404, notFound());
+    if (EVENT_PATHS.has(url.pathname)) {
+      const fault = this.#faults.find(
+        (f) => f.path === undefined || url.pathname === `/latest/meta-data/${f.path}`,
+      );
+      if (fault) {
+        if (--fault.remaining <= 0) this.#faults.splice(this.#faults.indexOf(fault), 1);
+        if (fault.delayMs) await new Promise((r) => setTimeout(r, fault.delayMs).unref());
+        if (fault.reset) return void req.socket.destroy();
+        if (fault.status) return this.#send(res, fault.status, `simulated ${fault.status}`);
+        if (fault.garbage) return this.#send(res, 200, '[{"Code": 7, "NotBefore": "soon"', {});
+        if (fault.oversized) return this.#send(res, 200, `[${' '.repeat(1_100_000)}]`);
+      }
+    }
+    const path = url.pathname.slice('/latest/meta-data/'.length);
+    switch (path) {
+      case 'instance-id':
+        return this.#send(res, 200, this.resourceName);
+      case 'instance-type':
+        return this.#send(res, 200, 'm5.large');
+      case 'placement/availability-zone':
+        return this.#send(res, 200, 'eu-west-1a');
+      case 'spot/instance-action':
+        return this.#spot
+          ? this.#send(res, 200, JSON.stringify(this.#spot))
+          : this.#send(res, 404, notFound());
+      case 'events/recommendations/rebalance':
+        return this.#rebalance
+          ? this.#send(res, 200, JSON.stringify(this.#rebalance))
+          : this.#send(res, 404, notFound());
+      case 'events/maintenance/scheduled':
+        return this.#send(res, 200, JSON.stringify(this.events(), null, 2));
+      default:
+        return this.#send(res, 404, notFound());
+    }
+  }
+
+  #token(req: IncomingMessage, res: ServerResponse) {
+    if (this.#mode === 'v1-only') return this.#send(res, 404, notFound());
+    if (req.method !== 'PUT') return this.#send(res, 405, '');
+    const fault = this.#faults.find((f) => f.path === 'api/token' && f.status);
+    if (fault) {
+      if (--fault.remaining <= 0) this.#faults.splice(this.#faults.indexOf(fault), 1);
+      return this.#send(res, fault.status!, `simulated ${fault.status}`);
+    }
+    // A token must never be handed through a proxy or forwarder.
+    if (req.headers['x-forwarded-for'] !== undefined) return this.#send(res, 403, '');
+    const ttl = Number(req.headers[TTL_HEADER]);
+    if (!Number.isInteger(ttl) || ttl < 1 || ttl > 21_600) return this.#send(res, 400, '');
+    const token = `AQAEA${randomBytes(30).toString('base64url')}==`;
+    this.#tokens.set(token, Date.now() + ttl * 1000);
+    this.tokensIssued++;
+    this.#send(res, 200, token, { 'X-Aws-Ec2-Metadata-Token-Ttl-Seconds': String(ttl) });
+  }
+}
+
+function notFound(): string {
+  return '<?xml version="1.0" encoding="iso-8859-1"?>\n<html><head><title>404 - Not Found</title></head><body><h1>404 - Not Found</h1></body></html>\n';
+}
+
+function describe(code: string): string {
+  switch (code) {
+    case 'instance-reboot':
+      return 'The instance is scheduled for a reboot';
+    case 'system-reboot':
+      return 'scheduled reboot';
+    case 'system-maintenance':
+      return 'Scheduled network maintenance';
+    case 'instance-retirement':
+      return 'The instance is running on degraded hardware';
+    case 'instance-stop':
+      return 'The instance is running on degraded hardware';
+    default:
+      return 'scheduled event';
+  }
+}
+
+/**
+ * Starts an EC2 instance metadata (IMDS) emulator: IMDSv2 session tokens (PUT with a TTL
+ * of 1–21600 s, 400 otherwise, 403 through a forwarder; 401 for a missing, expired or
+ * revoked token where required), `spot/instance-action`, `events/maintenance/scheduled`
+ * with EC2's date format and states, `events/recommendations/rebalance`, `instance-id`.
+ *
+ * @example
+ * ```ts
+ * const sim = await startAwsSimulator({ httpTokens: 'required' });
+ * sim.interruptSpot({ action: 'terminate', inMs: 120_000 });
+ * ```
+ */
+export async function startAwsSimulator(options: AwsSimulatorOptions = {}): Promise<AwsSimulator> {
+  const sim = new AwsSimulatorImpl(options);
+  await sim.listen(options.port ?? 0, options.host ?? '127.0.0.1');
+  return sim as unknown as AwsSimulator;
+}

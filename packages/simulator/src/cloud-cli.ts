@@ -1,0 +1,110 @@
+import {
+  awsInstanceEvents,
+  azureScheduledEvents,
+  CLOUD_NAMES,
+  type CloudName,
+  defaultGcpEndpoint,
+  defaultImdsEndpoint,
+  gcpMaintenanceEvents,
+  type MaintenanceSource,
+} from '@freezeguard/core';
+import { CLOUD_SCENARIO_NAMES, cloudScenarioSummary, runCloudScenario } from './clouds.js';
+import { startSimulator } from './simulator.js';
+
+/** The `--cloud` value, or null when it names no cloud. */
+export function parseCloud(text: string): CloudName | null {
+  const cloud = text.trim().toLowerCase();
+  return CLOUD_NAMES.includes(cloud as CloudName) ? (cloud as CloudName) : null;
+}
+
+/** The source `freezeguard watch --cloud …` reads, with short timeouts for a terminal. */
+export function watchSourceFor(
+  cloud: CloudName,
+  options: { readonly endpoint?: string; readonly pollIntervalMs: number },
+): MaintenanceSource & { readonly endpoint: string } {
+  if (cloud === 'gcp') {
+    return gcpMaintenanceEvents({
+      endpoint: options.endpoint ?? defaultGcpEndpoint(),
+      pollIntervalMs: options.pollIntervalMs,
+      requestTimeoutMs: 5_000,
+      maxBackoffMs: Math.max(5_000, options.pollIntervalMs),
+    });
+  }
+  if (cloud === 'aws') {
+    return awsInstanceEvents({
+      endpoint: options.endpoint ?? defaultImdsEndpoint(),
+      pollIntervalMs: options.pollIntervalMs,
+      requestTimeoutMs: 5_000,
+      maxBackoffMs: Math.max(5_000, options.pollIntervalMs),
+      rebalance: true,
+    });
+  }
+  return azureScheduledEvents({
+    endpoint: options.endpoint ?? defaultImdsEndpoint(),
+    pollIntervalMs: options.pollIntervalMs,
+    requestTimeoutMs: 5_000,
+    firstRequestTimeoutMs: 5_000,
+    maxBackoffMs: Math.max(5_000, options.pollIntervalMs),
+  });
+}
+
+/** Scenario names of a cloud other than Azure, for usage messages. */
+export function cloudScenarios(cloud: 'gcp' | 'aws'): readonly string[] {
+  return CLOUD_SCENARIO_NAMES[cloud];
+}
+
+/**
+ * `freezeguard simulate --cloud gcp|aws`: runs the emulator, prints what it serves and every
+ * change, plays a scenario, and stops on SIGINT/SIGTERM.
+ */
+export async function simulateCloud(options: {
+  readonly cloud: 'gcp' | 'aws';
+  readonly port: number;
+  readonly host: string;
+  readonly resource?: string;
+  readonly scenario?: string;
+  readonly timeScale: number;
+}): Promise<number> {
+  const log = (line: string) => process.stdout.write(`${new Date().toISOString()}  ${line}\n`);
+  const common = {
+    port: options.port,
+    host: options.host,
+    ...(options.resource ? { resourceName: options.resource } : {}),
+  };
+  const sim =
+    options.cloud === 'gcp'
+      ? await startSimulator({ cloud: 'gcp', ...common })
+      : await startSimulator({ cloud: 'aws', ...common });
+  if (sim.cloud === 'gcp') {
+    log(`GCE metadata server emulator at ${sim.url}`);
+    log(
+      `  GET ${sim.url}/computeMetadata/v1/instance/maintenance-event   (header Metadata-Flavor: Google; ?wait_for_change=true&last_etag=…)`,
+    );
+    log(`  GET ${sim.url}/computeMetadata/v1/instance/preempted, …/upcoming-maintenance`);
+    log(`  GET ${sim.url}/computeMetadata/v1/instance/name → ${sim.resourceName}`);
+    sim.on('change', (c) => log(`${c.key} → ${c.value}`));
+  } else {
+    log(`EC2 instance metadata (IMDS) emulator at ${sim.url}`);
+    log(`  PUT ${sim.url}/latest/api/token   (header X-aws-ec2-metadata-token-ttl-seconds: 21600)`);
+    log(
+      `  GET ${sim.url}/latest/meta-data/spot/instance-action, …/events/maintenance/scheduled   (header X-aws-ec2-metadata-token)`,
+    );
+    log(`  GET ${sim.url}/latest/meta-data/instance-id → ${sim.resourceName}`);
+    sim.on('change', (c) => log(`${c.what} changed`));
+  }
+  log(
+    `Point an app at it: FREEZEGUARD_CLOUD=${options.cloud} FREEZEGUARD_IMDS_ENDPOINT=${sim.url}`,
+  );
+  if (options.scenario) {
+    log(
+      `scenario ${options.scenario}: ${cloudScenarioSummary(options.cloud, options.scenario)} (time scale ${options.timeScale})`,
+    );
+    runCloudScenario(sim, options.scenario, { timeScale: options.timeScale });
+  }
+  await new Promise<void>((resolve) => {
+    process.once('SIGINT', resolve);
+    process.once('SIGTERM', resolve);
+  });
+  await sim.close();
+  return 0;
+}

@@ -1,0 +1,301 @@
+import { createHash } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import type { FaultInput, SimRequest } from './simulator.js';
+
+/** `instance/maintenance-event` values GCE serves. */
+export type GceMaintenanceValue =
+  | 'NONE'
+  | 'MIGRATE_ON_HOST_MAINTENANCE'
+  | 'TERMINATE_ON_HOST_MAINTENANCE'
+  | (string & {});
+
+/** The `instance/upcoming-maintenance` JSON, as GCE serves it where offered. */
+export interface GceUpcomingMaintenance {
+  readonly type?: 'SCHEDULED' | 'UNSCHEDULED' | (string & {});
+  readonly canReschedule?: boolean;
+  readonly windowStartTime?: string;
+  readonly windowEndTime?: string;
+  readonly latestWindowStartTime?: string;
+  readonly maintenanceStatus?: 'PENDING' | 'ONGOING' | (string & {});
+}
+
+/** A fault of the GCE emulator: the shared ones, plus an answer without `Metadata-Flavor`. */
+export interface GcpFaultInput extends FaultInput {
+  /** Answer 200 without the `Metadata-Flavor: Google` header (not the metadata server). */
+  readonly noFlavor?: boolean;
+}
+
+/** Options of the GCE metadata server emulator. */
+export interface GcpSimulatorOptions {
+  readonly port?: number;
+  readonly host?: string;
+  /** `instance/name`. Default `vm-1`. */
+  readonly resourceName?: string;
+  /** `instance/scheduling/on-host-maintenance`: `MIGRATE` (default) or `TERMINATE`. */
+  readonly onHostMaintenance?: 'MIGRATE' | 'TERMINATE';
+  /** Serve `instance/upcoming-maintenance` (404 when false, as where GCE does not offer it). Default true. */
+  readonly upcomingMaintenance?: boolean;
+}
+
+/** The running GCE metadata server emulator. */
+export interface GcpSimulator {
+  readonly cloud: 'gcp';
+  /** Base URL: pass it as `FREEZEGUARD_IMDS_ENDPOINT` with `FREEZEGUARD_CLOUD=gcp`. */
+  readonly url: string;
+  readonly port: number;
+  readonly resourceName: string;
+  readonly requests: readonly SimRequest[];
+  /** Current values of the maintenance keys. */
+  readonly maintenanceEvent: GceMaintenanceValue;
+  readonly preempted: boolean;
+  readonly upcoming: GceUpcomingMaintenance | null;
+  setMaintenanceEvent(value: GceMaintenanceValue): void;
+  setPreempted(value: boolean): void;
+  setUpcomingMaintenance(value: GceUpcomingMaintenance | null): void;
+  /** Faults served instead of the next answers of the maintenance keys. */
+  fault(fault: GcpFaultInput): void;
+  clearFaults(): void;
+  /** Hanging GETs waiting right now. */
+  readonly hanging: number;
+  on(event: 'change', listener: (info: { key: string; value: string }) => void): this;
+  on(event: 'request', listener: (request: SimRequest) => void): this;
+  off(event: string, listener: (...args: never[]) => void): this;
+  close(): Promise<void>;
+}
+
+const PREFIX = '/computeMetadata/v1/';
+const WATCHED = new Set([
+  'instance/maintenance-event',
+  'instance/preempted',
+  'instance/upcoming-maintenance',
+]);
+
+class GcpSimulatorImpl extends EventEmitter {
+  readonly cloud = 'gcp' as const;
+  url = '';
+  port = 0;
+  readonly resourceName: string;
+  readonly requests: SimRequest[] = [];
+  maintenanceEvent: GceMaintenanceValue = 'NONE';
+  preempted = false;
+  upcoming: GceUpcomingMaintenance | null = null;
+  readonly #onHostMaintenance: string;
+  readonly #offersUpcoming: boolean;
+  readonly #server: Server;
+  readonly #sockets = new Set<Socket>();
+  readonly #faults: (GcpFaultInput & { remaining: number })[] = [];
+  readonly #waiters = new Set<{ key: string; wake: () => void }>();
+
+  constructor(options: GcpSimulatorOptions) {
+    super();
+    this.resourceName = options.resourceName ?? 'vm-1';
+    this.#onHostMaintenance = options.onHostMaintenance ?? 'MIGRATE';
+    this.#offersUpcoming = options.upcomingMaintenance ?? true;
+    this.#server = createServer((req, res) => {
+      this.#handle(req, res).catch((err) => {
+        if (!res.headersSent) this.#send(res, 500, String(err));
+      });
+    });
+    this.#server.on('connection', (socket) => {
+      this.#sockets.add(socket);
+      socket.on('close', () => this.#sockets.delete(socket));
+    });
+  }
+
+  get hanging(): number {
+    return this.#waiters.size;
+  }
+
+  async listen(port: number, host: string): Promise<void> {
+    await new Promise<void>((resolve, reject) => {
+      this.#server.once('error', reject);
+      this.#server.listen(port, host, () => resolve());
+    });
+    const address = this.#server.address() as AddressInfo;
+    this.port = address.port;
+    this.url = `http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`;
+  }
+
+  setMaintenanceEvent(value: GceMaintenanceValue): void {
+    if (typeof value !== 'string' || value === '')
+      throw new TypeError(
+        'setMaintenanceEvent(): a value such as MIGRATE_ON_HOST_MAINTENANCE is required',
+      );
+    this.maintenanceEvent = value;
+    this.#changed('instance/maintenance-event');
+  }
+
+  setPreempted(value: boolean): void {
+    this.preempted = value;
+    this.#changed('instance/preempted');
+  }
+
+  setUpcomingMaintenance(value: GceUpcomingMaintenance | null): void {
+    this.upcoming = value;
+    this.#changed('instance/upcoming-maintenance');
+  }
+
+  fault(fault: GcpFaultInput): void {
+    const times = fault.times ?? 1;
+    if (!(times >= 1)) throw new TypeError(`fault(): \`times\` must be ≥ 1 (got ${fault.times})`);
+    this.#faults.push({ ...fault, remaining: times });
+  }
+
+  clearFaults(): void {
+    this.#faults.length = 0;
+  }
+
+  async close(): Promise<void> {
+    for (const w of this.#waiters) w.wake();
+    this.#server.close();
+    for (const s of this.#sockets) s.destroy();
+    await new Promise<void>((resolve) =>
+      this.#server.listening ? this.#server.once('close', () => resolve()) : resolve(),
+    );
+    this.removeAllListeners();
+  }
+
+  #changed(key: string): void {
+    for (const w of [...this.#waiters]) if (w.key === key) w.wake();
+    this.emit('change', { key, value: this.#value(key) ?? '' });
+  }
+
+  #value(key: string): string | null {
+    switch (key) {
+      case 'instance/name':
+        return this.resourceName;
+      case 'instance/id':
+        return '4520031799277581759';
+      case 'instance/zone':
+        return 'projects/123456789012/zones/europe-west1-b';
+      case 'instance/scheduling/on-host-maintenance':
+        return this.#onHostMaintenance;
+      case 'instance/maintenance-event':
+        return this.maintenanceEvent;
+      case 'instance/preempted':
+        return this.preempted ? 'TRUE' : 'FALSE';
+      case 'instance/upcoming-maintenance':
+        return this.#offersUpcoming && this.upcoming ? JSON.stringify(this.upcoming) : null;
+      default:
+        return null;
+    }
+  }
+
+  #send(
+    res: ServerResponse,
+    status: number,
+    body: string,
+    headers: Record<string, string> = {},
+  ): void {
+    res.writeHead(status, {
+      'Metadata-Flavor': 'Google',
+      'Content-Type': 'application/text',
+      Server: 'Metadata Server for VM',
+      'X-XSS-Protection': '0',
+      'X-Frame-Options': 'SAMEORIGIN',
+      'Content-Length': Buffer.byteLength(body),
+      ...headers,
+    });
+    res.end(body);
+  }
+
+  async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://metadata.google.internal');
+    const record: SimRequest = {
+      at: Date.now(),
+      method: req.method ?? 'GET',
+      path: url.pathname + url.search,
+      headers: { ...req.headers },
+      status: 0,
+    };
+    this.requests.push(record);
+    if (this.requests.length > 10_000) this.requests.shift();
+    res.on('finish', () => {
+      record.status = res.statusCode;
+      this.emit('request', record);
+    });
+    // The metadata server refuses proxied requests and requests without its header.
+    if (req.headers['x-forwarded-for'] !== undefined)
+      return this.#send(res, 403, 'Forbidden: X-Forwarded-For header is not allowed.\n');
+    if (!url.pathname.startsWith(PREFIX)) return this.#send(res, 404, 'Not Found\n');
+    if (req.headers['metadata-flavor'] !== 'Google')
+      return this.#send(res, 403, 'Missing required header "Metadata-Flavor": "Google"\n');
+    if (req.method !== 'GET') return this.#send(res, 405, 'Method Not Allowed\n');
+    const key = url.pathname.slice(PREFIX.length).replace(/\/$/, '');
+    if (this.#value(key) === null && key !== 'instance/upcoming-maintenance')
+      return this.#send(res, 404, 'Not Found\n');
+    const wait = url.searchParams.get('wait_for_change') === 'true';
+    const timeoutText = url.searchParams.get('timeout_sec');
+    const timeoutSec = timeoutText === null ? 3600 : Number(timeoutText);
+    if (wait && !(Number.isInteger(timeoutSec) && timeoutSec > 0))
+      return this.#send(res, 400, 'Bad Request: timeout_sec must be a positive integer\n');
+    if (WATCHED.has(key)) {
+      const fault = this.#faults[0];
+      if (fault) {
+        if (--fault.remaining <= 0) this.#faults.shift();
+        if (fault.delayMs) await new Promise((r) => setTimeout(r, fault.delayMs).unref());
+        if (fault.reset) return void req.socket.destroy();
+        if (fault.status) return this.#send(res, fault.status, `simulated ${fault.status}\n`);
+        if (fault.garbage)
+          return this.#send(res, 200, '\u0000not a value{', { ETag: 'garbage0000000000' });
+        if (fault.oversized) return this.#send(res, 200, 'X'.repeat(1_100_000));
+        if (fault.noFlavor) {
+          res.writeHead(200, { 'Content-Type': 'text/plain', 'Content-Length': 4 });
+          return void res.end('NONE');
+        }
+      }
+    }
+    if (wait) {
+      const lastEtag = url.searchParams.get('last_etag');
+      // Without last_etag, or with the current one, the answer waits for the next change.
+      if (lastEtag === null || lastEtag === etag(this.#value(key))) {
+        await new Promise<void>((resolve) => {
+          const waiter = {
+            key,
+            wake: () => {
+              clearTimeout(timer);
+              this.#waiters.delete(waiter);
+              res.off('close', waiter.wake);
+              resolve();
+            },
+          };
+          const timer = setTimeout(waiter.wake, timeoutSec * 1000);
+          timer.unref();
+          this.#waiters.add(waiter);
+          res.once('close', waiter.wake);
+        });
+        if (res.destroyed || res.writableEnded) return;
+      }
+    }
+    const value = this.#value(key);
+    if (value === null) return this.#send(res, 404, 'Not Found\n');
+    this.#send(res, 200, value, { ETag: etag(value) });
+  }
+}
+
+function etag(value: string | null): string {
+  return createHash('sha256')
+    .update(value ?? '')
+    .digest('hex')
+    .slice(0, 16);
+}
+
+/**
+ * Starts a GCE metadata server emulator: `Metadata-Flavor: Google` required (403 without,
+ * 403 with `X-Forwarded-For`) and sent back, ETags, hanging GETs (`wait_for_change`,
+ * `last_etag`, `timeout_sec`), `instance/maintenance-event`, `preempted`,
+ * `upcoming-maintenance`, `name`, `scheduling/on-host-maintenance`.
+ *
+ * @example
+ * ```ts
+ * const sim = await startGcpSimulator({ resourceName: 'vm-1' });
+ * sim.setMaintenanceEvent('MIGRATE_ON_HOST_MAINTENANCE');
+ * ```
+ */
+export async function startGcpSimulator(options: GcpSimulatorOptions = {}): Promise<GcpSimulator> {
+  const sim = new GcpSimulatorImpl(options);
+  await sim.listen(options.port ?? 0, options.host ?? '127.0.0.1');
+  return sim as unknown as GcpSimulator;
+}

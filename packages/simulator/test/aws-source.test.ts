@@ -1,0 +1,249 @@
+import {
+  awsInstanceEvents,
+  type FreezeguardError,
+  type ScheduledEventsDocument,
+  systemClock,
+  systemTimers,
+} from '@freezeguard/core';
+import { recordingLogger } from '@freezeguard/core/testing';
+import { until, wait } from '@freezeguard/test-utils';
+import { EnvHttpProxyAgent, getGlobalDispatcher, request, setGlobalDispatcher } from 'undici';
+import { afterEach, describe, expect, it } from 'vitest';
+import { type AwsSimulator, type AwsSimulatorOptions, startSimulator } from '../src/index.js';
+
+let sim: AwsSimulator;
+const stops: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  while (stops.length) await stops.pop()!();
+  await sim?.close();
+});
+const savedName = process.env.FREEZEGUARD_RESOURCE_NAME;
+delete process.env.FREEZEGUARD_RESOURCE_NAME;
+afterEach(() => {
+  if (savedName !== undefined) process.env.FREEZEGUARD_RESOURCE_NAME = savedName;
+  else delete process.env.FREEZEGUARD_RESOURCE_NAME;
+});
+
+const ID = 'i-0abc123def4567890';
+async function ec2(options: AwsSimulatorOptions = {}) {
+  sim = await startSimulator({ cloud: 'aws', resourceName: ID, ...options });
+  return sim;
+}
+
+function watchSource(options: Parameters<typeof awsInstanceEvents>[0] = {}) {
+  const source = awsInstanceEvents({
+    endpoint: sim.url,
+    pollIntervalMs: 200,
+    maxBackoffMs: 1_000,
+    ...options,
+  });
+  const docs: ScheduledEventsDocument[] = [];
+  const errors: { error: FreezeguardError; streak: number }[] = [];
+  const logger = recordingLogger();
+  source.start({
+    logger,
+    clock: systemClock,
+    timers: systemTimers,
+    onDocument: (d) => docs.push(d),
+    onError: (error, streak) => errors.push({ error, streak }),
+  });
+  stops.push(() => source.stop());
+  return { source, docs, errors, logger, last: () => docs.at(-1)! };
+}
+
+describe('awsInstanceEvents against the EC2 emulator', { timeout: 20_000 }, () => {
+  it('IMDSv2: one token PUT with a TTL, every GET carries it; proxies and the global dispatcher are ignored', async () => {
+    await ec2({ httpTokens: 'required' });
+    const before = {
+      http: process.env.HTTP_PROXY,
+      dispatcher: getGlobalDispatcher(),
+    };
+    process.env.HTTP_PROXY = 'http://127.0.0.1:9';
+    setGlobalDispatcher(new EnvHttpProxyAgent());
+    try {
+      const w = watchSource();
+      await until(() => w.docs.length >= 3, 5_000, 'three documents');
+      expect(w.errors).toEqual([]);
+      expect(w.source.imdsVersion).toBe(2);
+      const puts = sim.requests.filter((r) => r.method === 'PUT');
+      expect(puts).toHaveLength(1);
+      expect(puts[0]!.headers['x-aws-ec2-metadata-token-ttl-seconds']).toBe('21600');
+      for (const r of sim.requests) {
+        expect(r.headers['x-forwarded-for']).toBeUndefined();
+        if (r.method === 'GET') expect(typeof r.headers['x-aws-ec2-metadata-token']).toBe('string');
+        expect(r.status === 200 || r.status === 404).toBe(true);
+      }
+      expect(w.last().Events).toEqual([]);
+      expect(await w.source.resolveResourceName()).toBe(ID);
+      expect(w.source.supportsApproval).toBe(false);
+      await expect(w.source.approve('x')).rejects.toMatchObject({
+        code: 'ERR_APPROVAL_UNSUPPORTED',
+      });
+    } finally {
+      if (before.http === undefined) delete process.env.HTTP_PROXY;
+      else process.env.HTTP_PROXY = before.http;
+      setGlobalDispatcher(before.dispatcher);
+    }
+  });
+
+  it('the emulator keeps the IMDSv2 rules: TTL 1–21600, 401 without a valid token, 403 through a forwarder', async () => {
+    await ec2({ httpTokens: 'required' });
+    const put = (headers: Record<string, string>) =>
+      request(`${sim.url}/latest/api/token`, { method: 'PUT', headers }).then(async (r) => ({
+        status: r.statusCode,
+        text: await r.body.text(),
+      }));
+    expect((await put({})).status).toBe(400);
+    expect((await put({ 'X-aws-ec2-metadata-token-ttl-seconds': '21601' })).status).toBe(400);
+    const fwd = await put({
+      'X-aws-ec2-metadata-token-ttl-seconds': '60',
+      'X-Forwarded-For': '10.0.0.1',
+    });
+    expect(fwd.status).toBe(403);
+    const ok = await put({ 'X-aws-ec2-metadata-token-ttl-seconds': '1' });
+    expect(ok.status).toBe(200);
+    const get = (token?: string) =>
+      request(`${sim.url}/latest/meta-data/instance-id`, {
+        headers: token ? { 'X-aws-ec2-metadata-token': token } : {},
+      }).then(async (r) => ({ status: r.statusCode, text: await r.body.text() }));
+    expect(await get(ok.text)).toEqual({ status: 200, text: ID });
+    expect((await get()).status).toBe(401);
+    expect((await get('forged')).status).toBe(401);
+    await wait(1_100);
+    expect((await get(ok.text)).status).toBe(401);
+  });
+
+  it('renews the token before it expires, and after a 401', async () => {
+    await ec2({ httpTokens: 'required' });
+    const w = watchSource({ tokenTtlSeconds: 2 });
+    await wait(4_500);
+    expect(sim.tokensIssued).toBeGreaterThanOrEqual(2);
+    expect(sim.requests.filter((r) => r.status === 401)).toEqual([]);
+    sim.revokeTokens();
+    const issued = sim.tokensIssued;
+    const docs = w.docs.length;
+    await until(() => w.docs.length > docs + 2, 5_000, 'documents after the revocation');
+    expect(sim.tokensIssued).toBeGreaterThan(issued);
+    expect(w.errors).toEqual([]);
+  });
+
+  it('falls back to IMDSv1 only when the token call is not there', async () => {
+    await ec2({ httpTokens: 'v1-only' });
+    const w = watchSource();
+    await until(() => w.docs.length >= 3, 5_000, 'documents');
+    expect(w.source.imdsVersion).toBe(1);
+    expect(sim.requests.filter((r) => r.method === 'PUT')).toHaveLength(1);
+    expect(w.logger.lines.filter((l) => /IMDSv1/.test(l.msg))).toHaveLength(1);
+    for (const r of sim.requests.filter((r) => r.method === 'GET'))
+      expect(r.headers['x-aws-ec2-metadata-token']).toBeUndefined();
+  });
+
+  it('a token call that fails otherwise is an error, not a fallback', async () => {
+    await ec2({ httpTokens: 'required' });
+    const w = watchSource({ tokenTtlSeconds: 21_600 });
+    await until(() => w.docs.length >= 1, 5_000, 'a document');
+    sim.revokeTokens();
+    sim.fault({ status: 500, path: 'api/token', times: 2 });
+    await until(() => w.errors.length >= 1, 5_000, 'an error');
+    expect(w.errors[0]!.error).toMatchObject({ code: 'ERR_IMDS_HTTP' });
+    expect(w.source.imdsVersion).toBe(2);
+    await until(() => w.source.health().consecutiveFailures === 0, 5_000, 'recovery');
+    expect(
+      sim.requests.filter((r) => r.method === 'GET' && r.status === 200).at(-1)!.headers[
+        'x-aws-ec2-metadata-token'
+      ],
+    ).toBeDefined();
+  });
+
+  it('Spot interruption → Preempt at its time, for this instance, with a stable EventId', async () => {
+    await ec2();
+    const w = watchSource();
+    await until(() => w.docs.length >= 1, 5_000, 'a document');
+    const notice = sim.interruptSpot({ action: 'terminate', inMs: 120_000 });
+    await until(() => w.last().Events.length === 1, 5_000, 'the interruption');
+    const ev = w.last().Events[0]!;
+    expect(ev).toMatchObject({
+      EventType: 'Preempt',
+      EventStatus: 'Scheduled',
+      Resources: [ID],
+      EventSource: 'Platform',
+    });
+    expect(ev.notBefore).toBe(Date.parse(notice.time));
+    expect(ev.Description).toMatch(/Spot/);
+    const n = w.docs.length;
+    await until(() => w.docs.length > n + 2, 5_000, 'more documents');
+    expect(w.last().Events[0]!.EventId).toBe(ev.EventId);
+    expect(w.last().DocumentIncarnation).toBe(w.docs[n - 1]!.DocumentIncarnation);
+  });
+
+  it('scheduled events: codes mapped, days ahead kept as NotBefore, completed and canceled ones leave', async () => {
+    await ec2();
+    const reboot = sim.scheduleEvent({ code: 'system-reboot', notBeforeInMs: 3 * 86_400_000 });
+    const maint = sim.scheduleEvent({ code: 'system-maintenance', notBeforeInMs: 86_400_000 });
+    const stop = sim.scheduleEvent({ code: 'instance-stop', notBeforeInMs: 7 * 86_400_000 });
+    const retire = sim.scheduleEvent({ code: 'instance-retirement' });
+    const ireboot = sim.scheduleEvent({ code: 'instance-reboot' });
+    expect(reboot.NotBefore).toMatch(/^\d{1,2} [A-Z][a-z]{2} \d{4} \d{2}:\d{2}:\d{2} GMT$/);
+    const w = watchSource();
+    await until(() => w.last()?.Events.length === 5, 5_000, 'five events');
+    const byId = Object.fromEntries(w.last().Events.map((e) => [e.EventId, e]));
+    expect(byId[reboot.EventId]).toMatchObject({ EventType: 'Reboot', Resources: [ID] });
+    expect(byId[reboot.EventId]!.notBefore).toBe(Date.parse(`${reboot.NotBefore}`));
+    expect(byId[maint.EventId]!.EventType).toBe('Freeze');
+    expect(byId[stop.EventId]!.EventType).toBe('Terminate');
+    expect(byId[retire.EventId]!.EventType).toBe('Terminate');
+    expect(byId[ireboot.EventId]!.EventType).toBe('Reboot');
+    const inc = w.last().DocumentIncarnation;
+    sim.completeEvent(reboot.EventId);
+    sim.cancelEvent(stop.EventId);
+    await until(() => w.last().Events.length === 3, 5_000, 'two events leaving');
+    expect(w.last().DocumentIncarnation).toBe(inc + 1);
+    expect(sim.events().find((e) => e.EventId === stop.EventId)!.State).toBe('canceled');
+  });
+
+  it('rebalance recommendations are ignored unless opted in', async () => {
+    await ec2();
+    const recommendation = sim.recommendRebalance();
+    const off = watchSource();
+    await until(() => off.docs.length >= 3, 5_000, 'documents');
+    expect(off.last().Events).toEqual([]);
+    expect(sim.requests.some((r) => r.path.includes('rebalance'))).toBe(false);
+    const on = watchSource({ rebalance: true });
+    await until(() => on.last()?.Events.length === 1, 5_000, 'the recommendation');
+    expect(on.last().Events[0]).toMatchObject({ EventType: 'Preempt' });
+    // Due at the notice time: an interruption can follow with no further warning.
+    expect(on.last().Events[0]!.notBefore).toBe(Date.parse(recommendation.noticeTime));
+  });
+
+  it('a bad scheduled list is reported but never hides a Spot interruption', async () => {
+    await ec2();
+    sim.fault({ garbage: true, path: 'events/maintenance/scheduled', times: 1_000 });
+    const w = watchSource();
+    await until(() => w.errors.length >= 1, 5_000, 'an error');
+    expect(w.errors[0]!.error.code).toBe('ERR_BAD_DOCUMENT');
+    sim.interruptSpot({ inMs: 120_000 });
+    await until(() => w.last()?.Events.some((e) => e.EventType === 'Preempt'), 5_000, 'preempt');
+    expect(w.logger.lines.filter((l) => l.level === 'warn')).toHaveLength(1);
+  });
+
+  it.each([
+    ['500', { status: 500 }, 'ERR_IMDS_HTTP'],
+    ['a reset', { reset: true }, 'ERR_IMDS_UNREACHABLE'],
+    ['a body over 1 MiB', { oversized: true }, 'ERR_BODY_TOO_LARGE'],
+    ['a timeout', { delayMs: 800 }, 'ERR_IMDS_TIMEOUT'],
+  ])('%s: reported, retried with backoff, recovered', async (_n, fault, code) => {
+    await ec2();
+    sim.fault({ ...fault, times: 4 });
+    const w = watchSource({ requestTimeoutMs: 300 });
+    await until(() => w.errors.length >= 2, 10_000, 'errors');
+    expect(w.errors.every((e) => e.error.code === code)).toBe(true);
+    await until(() => w.source.health().consecutiveFailures === 0, 10_000, 'recovery');
+    expect(w.logger.lines.filter((l) => l.level === 'warn').length).toBeGreaterThanOrEqual(1);
+  });
+
+  it('checks its options', () => {
+    expect(() => awsInstanceEvents({ tokenTtlSeconds: 0 })).toThrow(/`tokenTtlSeconds`/);
+    expect(() => awsInstanceEvents({ tokenTtlSeconds: 21_601 })).toThrow(/`tokenTtlSeconds`/);
+    expect(() => awsInstanceEvents({ pollIntervalMs: 100 })).toThrow(/`pollIntervalMs`/);
+  });
+});
