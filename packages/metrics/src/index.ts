@@ -24,3 +24,11 @@ export {
   type PrometheusMetricsOptions,
   prometheusMetrics,
 } from './prometheus.js';
+export {
+  WEBHOOK_NOTIFICATIONS,
+  type WebhookNotification,
+  type WebhookOptions,
+  type WebhookPayload,
+  type WebhooksHandle,
+  webhooks,
+} from './webhooks.js';
