@@ -20,6 +20,15 @@ export {
   runDrill,
   type TimelineEntry,
 } from './drill.js';
+export { LOAD_BUCKET_MS, type LoadBucket, type LoadOptions, startLoad } from './load.js';
+export {
+  type DrillDetail,
+  drillDetail,
+  measuredPause,
+  REPORT_PHASES,
+  renderDrillReport,
+  watchPhases,
+} from './report.js';
 export { runScenario, SCENARIO_NAMES, type ScenarioName, scenarioSummary } from './scenarios.js';
 export {
   API_VERSIONS,
