@@ -348,6 +348,7 @@ export function renderDrillReport(report: DrillReport, title = 'freezeguard dril
   .pause-row { display: flex; align-items: center; gap: 10px; margin: 4px 0; }
   .pause-label { width: 230px; }
   .muted { color: #6b7280; }
+  .note { max-width: 900px; margin-top: -8px; font-size: 13px; }
   #cursor { position: absolute; pointer-events: none; font-size: 11px; background: #1d2330; color: #fff; padding: 1px 5px; border-radius: 3px; display: none; }
   h2 { font-size: 15px; margin: 22px 0 6px; }
 </style>
@@ -358,7 +359,11 @@ export function renderDrillReport(report: DrillReport, title = 'freezeguard dril
 ${
   d
     ? `<svg id="timeline" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" data-ms-per-px="${msPerPx}" data-from-ms="${from}" role="img" aria-label="drill timeline">${parts.join('')}</svg>
-<div class="keys">${legend}</div>`
+<div class="keys">${legend}</div>${
+        d.load
+          ? '<p class="muted note">The load goes straight to the app, not through a load balancer: what is sent during the freeze goes unanswered whatever the app does. Behind a load balancer it would have gone to other instances from the moment health failed.</p>'
+          : ''
+      }`
     : '<p class="muted">No timeline recorded.</p>'
 }
 <h2>Pause: real vs measured</h2>
