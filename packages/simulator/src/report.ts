@@ -101,7 +101,15 @@ export function measuredPause(url: string, timeoutMs = 2000): Promise<number | n
   });
 }
 
-/** Facts the drill knows at its end, turned into a {@link DrillDetail}. */
+/**
+ * Facts the drill knows at its end, turned into a {@link DrillDetail}.
+ *
+ * @example
+ * ```ts
+ * const detail = drillDetail({ phases: phases.stop(), noticeMs, drainingAt, stopAt, contAt,
+ *   probes, load: null, measuredPauseMs: await measuredPause(healthUrl) });
+ * ```
+ */
 export function drillDetail(facts: {
   readonly phases: { announcedAt: number | null; readyAt: number | null };
   readonly noticeMs: number;
