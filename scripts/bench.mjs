@@ -135,7 +135,12 @@ async function overhead() {
       FREEZEGUARD_IMDS_ENDPOINT: 'http://127.0.0.1:9',
       FREEZEGUARD_RESOURCE_NAME: 'vm-1',
     };
-    const variants = { bare: `${fw}-bare`, control: `${fw}-bare`, guarded: `${fw}-guarded` };
+    const variants = {
+      bare: `${fw}-bare`,
+      control: `${fw}-bare`,
+      guarded: `${fw}-guarded`,
+      metrics: `${fw}-metrics-guarded`,
+    };
     const ports = {};
     const servers = {};
     for (const [name, kind] of Object.entries(variants)) {
@@ -143,14 +148,14 @@ async function overhead() {
       servers[name] = startNode(fixtures, { ...env, PORT: String(ports[name]) }, [kind], 1);
     }
     for (const name of Object.keys(variants)) await waitFor(`http://127.0.0.1:${ports[name]}/`);
-    const results = { bare: [], control: [], guarded: [] };
-    const ratios = { guarded: [], control: [] };
+    const results = { bare: [], control: [], guarded: [], metrics: [] };
+    const ratios = { guarded: [], control: [], metrics: [] };
     const rounds = quick ? 4 : 15;
     // Short rotating rounds: the ratio within each round cancels the drift of a shared
     // machine, and a second bare server measured the same way shows the noise floor.
     for (let r = 0; r < rounds; r++) {
-      const order = ['bare', 'control', 'guarded'];
-      for (let k = 0; k < r % 3; k++) order.push(order.shift());
+      const order = ['bare', 'control', 'guarded', 'metrics'];
+      for (let k = 0; k < r % 4; k++) order.push(order.shift());
       const sample = {};
       for (const name of order) {
         sample[name] = await requestsPerSecond(`http://127.0.0.1:${ports[name]}/`, 2, autocannon);
@@ -158,6 +163,7 @@ async function overhead() {
       }
       ratios.guarded.push(sample.guarded / sample.bare);
       ratios.control.push(sample.control / sample.bare);
+      ratios.metrics.push(sample.metrics / sample.guarded);
     }
     for (const server of Object.values(servers)) await server.stop();
     const ratio = median(ratios.guarded);
@@ -172,6 +178,12 @@ async function overhead() {
       round(median(ratios.control), 3),
     );
     row(fw, 'throughput ratio guarded / bare (median of round ratios)', round(ratio, 3), '≥ 0.97');
+    row(
+      fw,
+      'throughput ratio guarded + Prometheus metrics / guarded (median of round ratios)',
+      round(median(ratios.metrics), 3),
+      '≈ 1 (nothing per request)',
+    );
   }
 }
 

@@ -7,6 +7,7 @@ import { spawnSync } from 'node:child_process';
 const needed = [
   { bin: 'redis-server', pkg: 'redis-server', why: 'BullMQ integration tests' },
   { bin: 'haproxy', pkg: 'haproxy', why: 'end-to-end tests behind a load balancer' },
+  { bin: 'chromium', pkg: 'chromium', why: 'the drill report browser test (playwright-core)' },
 ];
 
 const onPath = (bin) =>

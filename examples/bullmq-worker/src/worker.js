@@ -1,8 +1,11 @@
 // A BullMQ worker guarded by freezeguard. Every execution is counted per job id in the
 // Redis hash `<queue>:execs`, so a run can prove that no job ran twice.
 // FREEZEGUARD_DISABLED=1 runs the same worker unguarded.
+
+import { createServer } from 'node:http';
 import { guardWorker } from '@freezeguard/bullmq';
 import { createConsoleLogger, createGuard } from '@freezeguard/core';
+import { prometheusMetrics } from '@freezeguard/metrics';
 import { Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 
@@ -37,6 +40,19 @@ let guard = null;
 if (env.FREEZEGUARD_DISABLED !== '1') {
   guard = createGuard({ drainDelayMs: Number(env.FREEZEGUARD_DRAIN_DELAY_MS ?? 0), logger });
   guardWorker(guard, worker, { pauseTimeoutMs: Number(env.PAUSE_TIMEOUT_MS ?? 20_000) });
+  if (env.FREEZEGUARD_METRICS === '1') {
+    // A worker has no HTTP server of its own: one just for Prometheus to scrape.
+    const metrics = prometheusMetrics(guard);
+    const port = Number(env.METRICS_PORT ?? 9464);
+    createServer(async (req, res) => {
+      if (req.url !== '/metrics') return void res.writeHead(404).end('not found');
+      res.writeHead(200, { 'Content-Type': metrics.contentType }).end(await metrics.metrics());
+    })
+      .listen(port, '127.0.0.1', function () {
+        logger.info({ port: this.address().port }, 'metrics at /metrics');
+      })
+      .unref();
+  }
   await guard.start();
 }
 await worker.waitUntilReady();

@@ -2,6 +2,7 @@
 // with health always 200 and no guard: the unguarded twin used for comparisons.
 import { createConsoleLogger, createGuard } from '@freezeguard/core';
 import { guardExpress } from '@freezeguard/express';
+import { prometheusMetrics } from '@freezeguard/metrics';
 import express from 'express';
 
 const port = Number(process.env.PORT ?? 3000);
@@ -31,7 +32,11 @@ if (disabled) {
     drainDelayMs: Number(process.env.FREEZEGUARD_DRAIN_DELAY_MS ?? 15_000),
     logger,
   });
-  app.use(guardExpress(guard, { path: '/health' }));
+  // FREEZEGUARD_METRICS=1: Prometheus metrics of the lifecycle at /metrics.
+  const metrics = process.env.FREEZEGUARD_METRICS === '1' ? prometheusMetrics(guard) : null;
+  app.use(
+    guardExpress(guard, { path: '/health', ...(metrics && { metricsPath: '/metrics', metrics }) }),
+  );
 }
 
 app.get('/api/items', (_req, res) => res.json([...items.values()]));

@@ -1,6 +1,7 @@
 // The same small JSON API on Fastify 5. FREEZEGUARD_DISABLED=1 runs it unguarded.
 import { createGuard } from '@freezeguard/core';
 import freezeguard from '@freezeguard/fastify';
+import { prometheusMetrics } from '@freezeguard/metrics';
 import Fastify from 'fastify';
 
 const port = Number(process.env.PORT ?? 3000);
@@ -22,7 +23,13 @@ if (disabled) {
     drainDelayMs: Number(process.env.FREEZEGUARD_DRAIN_DELAY_MS ?? 15_000),
     logger: app.log,
   });
-  await app.register(freezeguard, { guard, path: '/health' });
+  // FREEZEGUARD_METRICS=1: Prometheus metrics of the lifecycle at /metrics.
+  const metrics = process.env.FREEZEGUARD_METRICS === '1' ? prometheusMetrics(guard) : null;
+  await app.register(freezeguard, {
+    guard,
+    path: '/health',
+    ...(metrics && { metricsPath: '/metrics', metrics }),
+  });
 }
 
 app.get('/api/items', async () => [...items.values()]);

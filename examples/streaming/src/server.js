@@ -4,6 +4,7 @@
 import { createWriteStream } from 'node:fs';
 import { createServer } from 'node:http';
 import { createConsoleLogger, createGuard, createHttpGuard } from '@freezeguard/core';
+import { prometheusMetrics } from '@freezeguard/metrics';
 import { guardResponseStreams, guardWritable } from '@freezeguard/streams';
 
 const env = process.env;
@@ -32,7 +33,13 @@ if (!disabled) {
     drainDelayMs: Number(env.FREEZEGUARD_DRAIN_DELAY_MS ?? 15_000),
     logger,
   });
-  probes = createHttpGuard(guard, { path: '/health', name: 'http' });
+  // FREEZEGUARD_METRICS=1: Prometheus metrics of the lifecycle at /metrics.
+  const metrics = env.FREEZEGUARD_METRICS === '1' ? prometheusMetrics(guard) : null;
+  probes = createHttpGuard(guard, {
+    path: '/health',
+    name: 'http',
+    ...(metrics && { metricsPath: '/metrics', metrics }),
+  });
   streams = guardResponseStreams(guard, { retryMs: Number(env.SSE_RETRY_MS ?? 500) });
   guardWritable(guard, audit, {
     name: 'audit-log',
@@ -58,6 +65,10 @@ const server = createServer(async (req, res) => {
       : { status: 200, headers: {}, body: 'ok' };
     res.writeHead(p.status, p.headers).end(req.method === 'HEAD' ? undefined : p.body);
     return;
+  }
+  if (probes && path === probes.metricsPath) {
+    const p = await probes.scrape();
+    return void res.writeHead(p.status, p.headers).end(p.body);
   }
   const reject = probes?.onRequest(req, res);
   if (reject) return void res.writeHead(reject.status, reject.headers).end(reject.body);

@@ -23,6 +23,19 @@ export interface HttpGuardOptions {
   readonly name?: string;
   /** Logger for this adapter. Default: the guard's. */
   readonly logger?: Logger;
+  /**
+   * Serve `metrics` at this path (GET/HEAD), e.g. `/metrics`. Off unless set; never
+   * rejected while draining, so scrapes go on through the freeze.
+   */
+  readonly metricsPath?: string;
+  /** What `metricsPath` serves: a prom-client `Registry` or `prometheusMetrics(guard)`. */
+  readonly metrics?: MetricsExposition;
+}
+
+/** Renders a metrics exposition: a prom-client `Registry` is one as it is. */
+export interface MetricsExposition {
+  readonly contentType: string;
+  metrics(): Promise<string> | string;
 }
 
 /** What a probe route answers. */
@@ -49,6 +62,10 @@ export interface HttpGuard {
   onRequest(req: IncomingMessage, res: ServerResponse, route?: string): ProbeResponse | null;
   /** The 503 to answer instead of a route, when `rejectWhileDraining` applies now; else null. */
   rejection(): ProbeResponse | null;
+  /** `metricsPath` when set, else null. */
+  readonly metricsPath: string | null;
+  /** Answer for `metricsPath`: 200 with the exposition, 503 when rendering failed. */
+  scrape(): Promise<ProbeResponse>;
   /** Answer for `{path}/ready` or `{path}/live`. */
   probe(kind: 'ready' | 'live'): Promise<ProbeResponse>;
   /** The server whose idle keep-alive connections are closed at the end of prepare. */
@@ -104,6 +121,24 @@ export function createHttpGuard(guard: Guard, options: HttpGuardOptions = {}): H
   const readyPath = `${base}/ready`;
   const livePath = `${base}/live`;
   const logger = () => options.logger ?? guard.logger;
+  const metricsPath = options.metricsPath ?? null;
+  if (metricsPath !== null) {
+    assertOption(
+      typeof metricsPath === 'string' &&
+        metricsPath.startsWith('/') &&
+        metricsPath !== readyPath &&
+        metricsPath !== livePath,
+      'metricsPath',
+      "must start with '/' and differ from the probe paths",
+      metricsPath,
+    );
+    assertOption(
+      typeof options.metrics?.metrics === 'function',
+      'metrics',
+      'must be given with metricsPath: a prom-client Registry or prometheusMetrics(guard)',
+      options.metrics,
+    );
+  }
 
   const live = new Set<ServerResponse>();
   const servers = new Set<Server>();
@@ -243,7 +278,7 @@ export function createHttpGuard(guard: Guard, options: HttpGuardOptions = {}): H
       const url = route ?? req.url ?? '';
       const q = url.indexOf('?');
       const pathOnly = q < 0 ? url : url.slice(0, q);
-      if (pathOnly === readyPath || pathOnly === livePath) return null;
+      if (pathOnly === readyPath || pathOnly === livePath || pathOnly === metricsPath) return null;
       if (isDraining()) {
         res.setHeader('Connection', 'close');
         const rejected = rejection();
@@ -252,6 +287,26 @@ export function createHttpGuard(guard: Guard, options: HttpGuardOptions = {}): H
       live.add(res);
       res.on('close', release);
       return null;
+    },
+    metricsPath,
+    async scrape() {
+      const headers = { 'Cache-Control': 'no-store' };
+      try {
+        const exposition = options.metrics!;
+        const body = await exposition.metrics();
+        return {
+          status: 200,
+          headers: { ...headers, 'Content-Type': exposition.contentType },
+          body,
+        };
+      } catch (err) {
+        logger().warn({ err: errorSummary(err) }, 'freezeguard: rendering metrics failed');
+        return {
+          status: 503,
+          headers: { ...headers, 'Content-Type': 'text/plain; charset=utf-8' },
+          body: 'metrics unavailable',
+        };
+      }
     },
     async probe(kind) {
       if (kind === 'live') {

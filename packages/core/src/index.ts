@@ -65,6 +65,7 @@ export {
   type HealthCheck,
   type HttpGuard,
   type HttpGuardOptions,
+  type MetricsExposition,
   type ProbeResponse,
 } from './http.js';
 export { createConsoleLogger, type Logger, type LogLevel, silentLogger } from './logger.js';

@@ -70,6 +70,17 @@ export function guardExpress(
       );
       return;
     }
+    if (route === http.metricsPath && (req.method === 'GET' || req.method === 'HEAD')) {
+      http.scrape().then(
+        (p) =>
+          res
+            .status(p.status)
+            .set(p.headers)
+            .end(req.method === 'HEAD' ? undefined : p.body),
+        next,
+      );
+      return;
+    }
     const reject = http.onRequest(req, res, route);
     if (reject) {
       res.status(reject.status).set(reject.headers).end(reject.body);

@@ -82,6 +82,12 @@ const plugin: FastifyPluginAsync<FreezeguardFastifyOptions> = async (fastify, op
       async (_request, reply) => send(reply, await http.probe(kind)),
     );
   }
+  if (http.metricsPath !== null)
+    fastify.get(
+      http.metricsPath,
+      { logLevel: 'warn', config: { freezeguardProbe: true } },
+      async (_req, reply) => send(reply, await http.scrape()),
+    );
   fastify.addHook('onClose', async () => http.close());
 };
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import {
   chooseCloud,
@@ -12,6 +12,7 @@ import {
 } from '@freezeguard/core';
 import { cloudScenarios, parseCloud, simulateCloud, watchSourceFor } from './cloud-cli.js';
 import { formatDrillReport, runDrill } from './drill.js';
+import { renderDrillReport } from './report.js';
 import { runScenario, SCENARIO_NAMES, type ScenarioName, scenarioSummary } from './scenarios.js';
 import { startSimulator } from './simulator.js';
 
@@ -228,9 +229,15 @@ async function drill(argv: string[]): Promise<number> {
       resource: { type: 'string', default: 'drill-vm' },
       json: { type: 'boolean', default: false },
       cloud: { type: 'string', default: 'azure' },
+      report: { type: 'string' }, // FILE: write the drill as a self-contained HTML page
+      load: { type: 'string' }, // RPS: steady GETs at the app's / during the drill
     },
   });
   const cloud = cloudOption(values.cloud);
+  if (values.load !== undefined && !(Number(values.load) > 0 && Number(values.load) <= 1000))
+    throw new UsageError(
+      `--load: requests per second in (0, 1000], got ${JSON.stringify(values.load)}`,
+    );
   if (positionals.length === 0)
     throw new UsageError('drill: give the command that starts your app after --');
   const freezeMs = parseDuration(values.freeze, 'freeze');
@@ -251,7 +258,12 @@ async function drill(argv: string[]): Promise<number> {
       cloud,
       onProgress: progress,
       signal: controller.signal,
+      ...(values.load ? { load: { rps: Number(values.load) } } : {}),
     });
+    if (values.report) {
+      writeFileSync(values.report, renderDrillReport(report));
+      progress(`report written to ${values.report}`);
+    }
     if (values.json) process.stdout.write(`${JSON.stringify(report)}\n`);
     else process.stdout.write(`${formatDrillReport(report)}\n`);
     return report.passed ? 0 : 1;

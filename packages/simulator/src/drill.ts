@@ -3,6 +3,8 @@ import { request as httpRequest } from 'node:http';
 import { createServer } from 'node:net';
 import { createInterface } from 'node:readline';
 import { rehearseCloudFreeze } from './clouds.js';
+import { type LoadBucket, startLoad } from './load.js';
+import { type DrillDetail, drillDetail, measuredPause, watchPhases } from './report.js';
 import { type SimCloud, type Simulator, startSimulator } from './simulator.js';
 
 /** Options of {@link runDrill}. */
@@ -34,6 +36,8 @@ export interface DrillOptions {
   /** Progress lines (timeline entries, app output). */
   readonly onProgress?: (line: string) => void;
   readonly signal?: AbortSignal;
+  /** Send this steady load at the app during the drill (for the report), to `path` (default `/`). */
+  readonly load?: { readonly rps: number; readonly path?: string };
 }
 
 /** One moment of the drill, ms since it began. */
@@ -58,12 +62,16 @@ export interface DrillReport {
   readonly freezeMs: number;
   readonly probes: number;
   readonly timeline: readonly TimelineEntry[];
+  /** What the HTML report (`renderDrillReport`) draws. */
+  readonly detail?: DrillDetail;
 }
 
 interface Probe {
   readonly t: number;
   readonly ok: boolean;
   readonly status: number | string;
+  /** When the answer (or its failure) came, for the report. */
+  readonly doneAt?: number;
 }
 
 function freePort(): Promise<number> {
@@ -268,6 +276,8 @@ export async function runDrill(options: DrillOptions): Promise<DrillReport> {
   const probes: Probe[] = [];
   let probing = false;
   let probeLoop: Promise<void> = Promise.resolve();
+  const phases = watchPhases(sim, now);
+  let load: { stop(): Promise<LoadBucket[]> } | null = null;
   try {
     mark(`simulator at ${sim.url} (resource ${resourceName})`);
     child = spawn(options.command[0]!, options.command.slice(1), {
@@ -316,13 +326,19 @@ export async function runDrill(options: DrillOptions): Promise<DrillReport> {
     mark(`app healthy at ${healthUrl}`);
 
     probing = true;
+    if (options.load)
+      load = startLoad({
+        ...options.load,
+        url: new URL(options.load.path ?? '/', healthUrl).href,
+        now,
+      });
     probeLoop = (async () => {
       let last: boolean | null = null;
       while (probing) {
         const started = now();
         const status = await probe(healthUrl, Math.max(interval * 4, 1000));
         const ok = status === 200;
-        probes.push({ t: started, ok, status });
+        probes.push({ t: started, ok, status, doneAt: now() });
         if (ok !== last) mark(`health → ${status}`);
         last = ok;
         const wait = interval - (now() - started);
@@ -355,6 +371,8 @@ export async function runDrill(options: DrillOptions): Promise<DrillReport> {
     await delay(Math.min(1000, interval * 4), options.signal);
     probing = false;
     await probeLoop;
+    const loadBuckets = (await load?.stop()) ?? null;
+    const measuredPauseMs = await measuredPause(healthUrl);
 
     // Judge from the probes, as a load balancer would see them.
     const before = probes.filter((p) => p.t < stopAt);
@@ -393,11 +411,23 @@ export async function runDrill(options: DrillOptions): Promise<DrillReport> {
       freezeMs,
       probes: probes.length,
       timeline,
+      detail: drillDetail({
+        phases: phases.stop(),
+        noticeMs,
+        drainingAt: drained ? streakStart : null,
+        stopAt,
+        contAt,
+        probes,
+        load: loadBuckets,
+        measuredPauseMs,
+      }),
     };
     return report;
   } finally {
     probing = false;
     await probeLoop.catch(() => {});
+    await load?.stop();
+    phases.stop();
     if (child) {
       const app = child;
       if (stopped || app.exitCode === null) killGroup(app, 'SIGCONT');

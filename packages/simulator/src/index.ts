@@ -49,6 +49,15 @@ export {
   type GcpSimulatorOptions,
   startGcpSimulator,
 } from './gcp.js';
+export { LOAD_BUCKET_MS, type LoadBucket, type LoadOptions, startLoad } from './load.js';
+export {
+  type DrillDetail,
+  drillDetail,
+  measuredPause,
+  REPORT_PHASES,
+  renderDrillReport,
+  watchPhases,
+} from './report.js';
 export { runScenario, SCENARIO_NAMES, type ScenarioName, scenarioSummary } from './scenarios.js';
 export {
   type AnySimulator,
