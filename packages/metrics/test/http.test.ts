@@ -43,7 +43,12 @@ const adapters: Record<string, Serve> = {
 describe.each(Object.entries(adapters))('metricsPath with %s', (_name, serve) => {
   it('serves the Prometheus text at metricsPath, also while draining with rejectWhileDraining', async () => {
     const s = makeGuard();
-    cleanups.push(() => s.guard.stop());
+    // stop() resumes what the cycle prepared, once its prepare (on the fake clock) is over.
+    cleanups.push(async () => {
+      const stopping = s.guard.stop();
+      await s.clock.advance(30_000);
+      await stopping;
+    });
     const registry = new Registry();
     const metrics = prometheusMetrics(s.guard, { registry });
     cleanups.push(() => metrics.close());

@@ -119,10 +119,10 @@ describe('openTelemetryMetrics', () => {
     expect(upTo(lb, 2.5)).toBe(1);
     const q = { participant: 'queue' };
     expect(
-      histogram(data, n.participantDuration, { ...q, step: 'prepare', outcome: 'error' }).count,
+      histogram(data, n.participantDuration, { ...q, step: 'resume', outcome: 'error' }).count,
     ).toBe(1);
     expect(
-      histogram(data, n.participantDuration, { ...q, step: 'resume', outcome: 'ok' }).count,
+      histogram(data, n.participantDuration, { ...q, step: 'prepare', outcome: 'ok' }).count,
     ).toBe(1);
 
     expect(num(data, n.sourceErrors, { code: 'ERR_IMDS_HTTP' })).toBe(1);

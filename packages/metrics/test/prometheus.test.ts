@@ -106,20 +106,20 @@ describe('prometheusMetrics', () => {
     expect(bucket(json, 'freezeguard_pause_seconds', 3, { signal: 'tick-gap' })).toBe(0);
     expect(bucket(json, 'freezeguard_pause_seconds', 10, { signal: 'tick-gap' })).toBe(1);
 
-    // Participants: lb prepared in 2 s; queue's prepare threw; queue resumed.
+    // Participants: lb prepared in 2 s; queue prepared; queue's resume threw.
     const p = 'freezeguard_participant_duration_seconds';
     const lbPrepare = { participant: 'lb', step: 'prepare', outcome: 'ok' };
     expect(hist(json, p, 'count', lbPrepare)).toBe(1);
     expect(hist(json, p, 'sum', lbPrepare)).toBe(2);
     expect(bucket(json, p, 1, lbPrepare)).toBe(0);
     expect(bucket(json, p, 2.5, lbPrepare)).toBe(1);
-    expect(
-      hist(json, p, 'count', { participant: 'queue', step: 'prepare', outcome: 'error' }),
-    ).toBe(1);
-    expect(hist(json, p, 'count', { participant: 'queue', step: 'resume', outcome: 'ok' })).toBe(1);
-    expect(hist(json, p, 'count', { participant: 'queue', step: 'prepare', outcome: 'ok' })).toBe(
-      0,
+    expect(hist(json, p, 'count', { participant: 'queue', step: 'resume', outcome: 'error' })).toBe(
+      1,
     );
+    expect(hist(json, p, 'count', { participant: 'queue', step: 'prepare', outcome: 'ok' })).toBe(
+      1,
+    );
+    expect(hist(json, p, 'count', { participant: 'queue', step: 'resume', outcome: 'ok' })).toBe(0);
 
     expect(value(json, 'freezeguard_source_errors_total', { code: 'ERR_IMDS_HTTP' })).toBe(1);
     expect(value(json, 'freezeguard_approvals_total')).toBe(1);
