@@ -17,7 +17,7 @@ import {
   type TimerHandle,
   type Timers,
 } from '../time/clock.js';
-import { createPauseDetector, type PauseInfo } from '../time/pause.js';
+import { createPauseDetector, type PauseDetector, type PauseInfo } from '../time/pause.js';
 
 /**
  * Lifecycle states. `isReady()` (serve traffic) is true only in `idle` and `scheduled`.
@@ -381,7 +381,7 @@ class GuardImpl implements Guard {
   readonly #events = new Map<string, Tracked>();
   readonly #approvalsSent = new Set<string>();
   readonly #warnings: { at: string; message: string }[] = [];
-  readonly #detector: { start(): void; stop(): void; setTick(ms: number): void };
+  readonly #detector: PauseDetector;
   #state: GuardState = 'idle';
   #running = false;
   #stopped = false;
@@ -413,6 +413,8 @@ class GuardImpl implements Guard {
       thresholdMs: this.#o.pauseThresholdMs,
       tickMs: this.#idleTickMs(),
       onPause: (pause) => this.#onPause(pause),
+      // HOOK(issue-12): the guard starts idle; the worker observer runs only once an event is known.
+      active: false,
     });
   }
 
@@ -498,6 +500,8 @@ class GuardImpl implements Guard {
         // Once per failure streak, like the log: a flapping IMDS must not flood listeners.
         if (streak === 1) this.#emitter.emit('error', error);
       },
+      // HOOK(issue-12): external clock readings (IMDS Date header) reveal a VM pause.
+      onTimeReference: (sample) => this.#detector.reference(sample),
     });
     this.#detector.start();
     if (this.#resourceName === undefined) this.#resolveName(0);
@@ -689,6 +693,15 @@ class GuardImpl implements Guard {
 
   #onPause(pause: PauseInfo): void {
     this.#lastPause = pause;
+    // HOOK(issue-12): a stall (only the main thread stopped) is reported, never a freeze.
+    if (pause.signal === 'stall') {
+      this.logger.warn(
+        { ...pause },
+        'freezeguard: event-loop stall (not a pause: the worker thread kept running)',
+      );
+      this.#emitter.emit('pause', pause);
+      return;
+    }
     this.logger.info({ ...pause }, 'freezeguard: process pause detected');
     this.#emitter.emit('pause', pause);
     const cycle = this.#cycle;
@@ -727,6 +740,7 @@ class GuardImpl implements Guard {
     if (previous === next) return;
     this.#state = next;
     this.#detector.setTick(next === 'idle' ? this.#idleTickMs() : this.#o.tickIntervalMs);
+    this.#detector.setActive(next !== 'idle'); // HOOK(issue-12): worker observer while not idle
     this.logger.info({ state: next, previous }, `freezeguard: ${previous} → ${next}`);
     this.#emitter.emit('state', next, previous);
   }
@@ -816,7 +830,9 @@ class GuardImpl implements Guard {
     if (this.#o.resumeWhen === 'after-pause' && cycle.pauses.some((p) => p.detectedAt >= due)) {
       const duration = t.event.DurationInSeconds ?? 0;
       const until = due + Math.max(0, duration) * 1000;
-      if (now >= until) return true;
+      // HOOK(issue-12): after a VM pause with no time sync yet the wall clock is behind by
+      // what the external reference revealed; judge the event's end on real time.
+      if (now + this.#detector.lagMs() >= until) return true;
       return Math.min(until, holdUntil);
     }
     if (now >= holdUntil) {

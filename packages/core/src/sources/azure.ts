@@ -177,6 +177,8 @@ export function azureScheduledEvents(
         headers: { Metadata: 'true', ...(init.headers ?? {}) },
         ...(init.body === undefined ? {} : { body: init.body }),
       });
+      // HOOK(issue-12): every IMDS answer carries the host's clock in its Date header.
+      reportDate(res.headers.date);
       const declared = Number(res.headers['content-length'] ?? '0');
       if (declared > o.maxBodyBytes) {
         res.body.destroy();
@@ -199,6 +201,23 @@ export function azureScheduledEvents(
     } finally {
       if (timer !== undefined) timers?.clearTimeout(timer);
       inflight.delete(controller);
+    }
+  }
+
+  // HOOK(issue-12): the HTTP Date header as an external time reference (1 s resolution).
+  function reportDate(header: string | string[] | undefined): void {
+    const referenceMs = typeof header === 'string' ? Date.parse(header) : Number.NaN;
+    if (!ctx?.onTimeReference || !Number.isFinite(referenceMs)) return;
+    try {
+      ctx.onTimeReference({
+        referenceMs,
+        resolutionMs: 1000,
+        wall: clock.now(),
+        monotonic: clock.monotonic(),
+        origin: 'imds-date',
+      });
+    } catch {
+      // the guard's handler must not break a read
     }
   }
 
