@@ -202,7 +202,7 @@ export async function buildInitramfs(dir: string): Promise<string> {
 export class JsonChannel {
   readonly #socket: Socket;
   #buffer = '';
-  #waiters: ((msg: Record<string, unknown>) => boolean)[] = [];
+  #waiters: ((msg: Record<string, unknown>, line: string) => boolean)[] = [];
 
   private constructor(socket: Socket) {
     this.#socket = socket;
@@ -221,7 +221,7 @@ export class JsonChannel {
         } catch {
           continue;
         }
-        this.#waiters = this.#waiters.filter((w) => !w(msg));
+        this.#waiters = this.#waiters.filter((w) => !w(msg, line));
       }
     });
   }
@@ -252,14 +252,26 @@ export class JsonChannel {
     return msg.return;
   }
 
-  next(match: (m: Record<string, unknown>) => boolean, timeoutMs: number) {
+  /** Like `execute`, but resolves with the answer's raw JSON text. */
+  async executeRaw(json: string, timeoutMs = 5000): Promise<string> {
+    let raw = '';
+    const answer = this.next((m, line) => {
+      raw = line;
+      return 'return' in m || 'error' in m;
+    }, timeoutMs);
+    this.#socket.write(`${json}\n`);
+    await answer;
+    return raw;
+  }
+
+  next(match: (m: Record<string, unknown>, line: string) => boolean, timeoutMs: number) {
     return new Promise<Record<string, unknown>>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.#waiters = this.#waiters.filter((w) => w !== waiter);
         reject(new Error(`no answer within ${timeoutMs} ms`));
       }, timeoutMs);
-      const waiter = (m: Record<string, unknown>) => {
-        if (!match(m)) return false;
+      const waiter = (m: Record<string, unknown>, line: string) => {
+        if (!match(m, line)) return false;
         clearTimeout(timer);
         resolve(m);
         return true;
@@ -284,6 +296,8 @@ export interface Vm {
   cont(): Promise<void>;
   /** qemu-ga `guest-set-time` to the host's time now, in exact ns (a time sync's step). */
   syncClock(): Promise<void>;
+  /** qemu-ga `guest-get-time`: the guest's wall clock, ns. */
+  guestTimeNs(): Promise<bigint>;
   /** The guarded app's output (second serial port) so far. */
   appLog(): Promise<string>;
   /** The console (first serial port) so far. */
@@ -407,6 +421,14 @@ export async function bootVm(options: {
       // Exact 64-bit ns: a JS Number would round it.
       const ns = BigInt(Date.now()) * 1_000_000n;
       await ch.execute(`{"execute":"guest-set-time","arguments":{"time":${ns.toString()}}}`, 10_000);
+    },
+    async guestTimeNs() {
+      const ch = await agent();
+      // Read as text: the ns value does not fit a JS Number exactly.
+      const raw = await ch.executeRaw('{"execute":"guest-get-time"}');
+      const m = raw.match(/"return"\s*:\s*(\d+)/);
+      if (!m) throw new Error(`guest-get-time answered ${raw}`);
+      return BigInt(m[1]!);
     },
     appLog: () => readFile(appPath, 'utf8').catch(() => ''),
     consoleLog: () => readFile(consolePath, 'utf8').catch(() => ''),
