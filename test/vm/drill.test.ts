@@ -202,12 +202,14 @@ async function drill(variant: 'step' | 'no-step') {
       errors: r.errors,
       timeouts: r.timeouts,
       'p99 ms': r.latency.p99,
-      'back in rotation': name === 'guarded' && backAt !== undefined
-        ? `${((backAt - (stepAt ?? contAt)) / 1000).toFixed(2)} s after ${stepAt ? 'step' : 'cont'}`
-        : '',
-      'signal (measured / real pause)': name === 'guarded' && pause
-        ? `${pause.signal} ${pause.pausedMs}±${pause.uncertaintyMs} / ${Math.round(realPauseMs)} ms`
-        : '',
+      'back in rotation':
+        name === 'guarded' && backAt !== undefined
+          ? `${((backAt - (stepAt ?? contAt)) / 1000).toFixed(2)} s after ${stepAt ? 'step' : 'cont'}`
+          : '',
+      'signal (measured / real pause)':
+        name === 'guarded' && pause
+          ? `${pause.signal} ${pause.pausedMs}±${pause.uncertaintyMs} / ${Math.round(realPauseMs)} ms`
+          : '',
     };
   }
   return {

@@ -420,7 +420,10 @@ export async function bootVm(options: {
       const ch = await agent();
       // Exact 64-bit ns: a JS Number would round it.
       const ns = BigInt(Date.now()) * 1_000_000n;
-      await ch.execute(`{"execute":"guest-set-time","arguments":{"time":${ns.toString()}}}`, 10_000);
+      await ch.execute(
+        `{"execute":"guest-set-time","arguments":{"time":${ns.toString()}}}`,
+        10_000,
+      );
     },
     async guestTimeNs() {
       const ch = await agent();

@@ -99,7 +99,7 @@ export function createReferenceTracker(options: ReferenceTrackerOptions): {
       return undone;
     },
     lagMs() {
-      return lag;
+      return Math.round(lag);
     },
   };
 }
