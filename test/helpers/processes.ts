@@ -120,6 +120,8 @@ export async function startHaproxy(
     readonly serverTimeout?: string;
     /** Name the backend that served each answer (`X-Served-By: s0`…), to see rotation. */
     readonly identify?: boolean;
+    /** How long a health check may take. Default 500ms (a slow emulated VM needs more). */
+    readonly checkTimeout?: string;
   } = {},
 ): Promise<Haproxy> {
   const port = await freePort();
@@ -135,7 +137,7 @@ export async function startHaproxy(
       '  timeout connect 1s',
       '  timeout client 30s',
       `  timeout server ${options.serverTimeout ?? '3s'}`,
-      '  timeout check 500ms',
+      `  timeout check ${options.checkTimeout ?? '500ms'}`,
       '  retries 2',
       '  option redispatch',
       'frontend fe',
