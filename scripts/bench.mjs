@@ -448,7 +448,7 @@ async function pause() {
   row(
     'pause',
     `SIGSTOP 1.5–3.5 s, measured − real (tick-gap, ${errors.length} stops)`,
-    `median |error| ${round(median(abs))} ms, worst ${round(Math.max(...abs))} ms`,
+    `median abs error ${round(median(abs))} ms, worst ${round(Math.max(...abs))} ms`,
     '± 100 ms',
   );
   // The VM pause: the VM drill (test/vm) stops a QEMU guest 5 s and reports what the guard measured.
