@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // `npm run bench [-- --quick] [-- --only name,name]`: measures the speed and memory
 // targets and prints one markdown table. Figures, not assertions: nothing here fails a
-// build. Sections: reaction, idle, overhead, probe, drills, bullmq, bullmq-resume.
+// build. Sections: reaction, idle, overhead, probe, drills, bullmq, bullmq-resume, pause.
 import { randomUUID } from 'node:crypto';
 import { Agent } from 'node:http';
 import { createInterface } from 'node:readline';
@@ -423,7 +423,89 @@ async function bullmqResume() {
   await redis.stop();
 }
 
-const sections = { reaction, idle, overhead, probe, drills, bullmq, 'bullmq-resume': bullmqResume };
+// Pause measurement (issue 12): measured vs real pause length, SIGSTOP and a QEMU VM pause.
+async function pause() {
+  const { spawn } = await import('node:child_process');
+  const { readFileSync, rmSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const child = spawn(
+    process.execPath,
+    [fileURLToPath(new URL('../packages/core/test/fixtures/bin/pause-child.mjs', import.meta.url))],
+    { stdio: ['pipe', 'pipe', 'inherit'] },
+  );
+  const pauses = [];
+  let ready = false;
+  createInterface({ input: child.stdout }).on('line', (line) => {
+    const m = JSON.parse(line);
+    if (m.ready) ready = true;
+    if (m.pause) pauses.push(m.pause);
+  });
+  while (!ready) await wait(20);
+  await wait(500);
+  const errors = [];
+  for (let i = 0; i < (quick ? 3 : 10); i++) {
+    const ms = 1500 + Math.random() * 2000;
+    child.kill('SIGSTOP');
+    const t0 = performance.now();
+    await wait(ms);
+    child.kill('SIGCONT');
+    const real = performance.now() - t0;
+    const n = pauses.length;
+    for (let j = 0; j < 100 && pauses.length === n; j++) await wait(20);
+    if (pauses.length > n) errors.push(pauses.at(-1).pausedMs - real);
+    await wait(300 + Math.random() * 400);
+  }
+  child.kill('SIGKILL');
+  const abs = errors.map(Math.abs);
+  row(
+    'pause',
+    `SIGSTOP 1.5–3.5 s, measured − real (tick-gap, ${errors.length} stops)`,
+    `median abs error ${round(median(abs))} ms, worst ${round(Math.max(...abs))} ms`,
+    '± 100 ms',
+  );
+  // The VM pause: the VM drill (test/vm) stops a QEMU guest 5 s and reports what the guard measured.
+  const figures = `${tmpdir()}/fg-vm-figures-${process.pid}.jsonl`;
+  const vitest = spawn('npx', ['vitest', 'run', 'test/vm/drill.test.ts'], {
+    cwd: fileURLToPath(new URL('..', import.meta.url)),
+    env: { ...process.env, FG_VM_FIGURES: figures },
+    stdio: 'ignore',
+  });
+  const code = await new Promise((r) => vitest.once('exit', r));
+  let lines = [];
+  try {
+    lines = readFileSync(figures, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+  } catch {}
+  rmSync(figures, { force: true });
+  if (lines.length === 0) throw new Error(`the VM drill produced no figures (exit ${code})`);
+  for (const f of lines) {
+    row(
+      'pause',
+      `QEMU VM stopped ${round(f.realMs / 1000, 2)} s, ${f.variant === 'step' ? 'clock stepped after cont' : 'no clock step'}: measured − real (${f.signal})`,
+      `${f.measuredMs - f.realMs} ms (±${f.uncertaintyMs} resolution)`,
+      f.signal === 'reference' ? '± 1 s (Date header)' : '± 100 ms',
+    );
+    row(
+      'pause',
+      `QEMU VM, ${f.variant === 'step' ? 'clock stepped' : 'no clock step'}: guarded back in rotation after the ${f.variant === 'step' ? 'step' : 'resume'}`,
+      f.backMs === null ? 'never' : `${f.backMs} ms`,
+      f.variant === 'step' ? '< 2000 ms' : '< 3000 ms',
+    );
+  }
+}
+
+const sections = {
+  reaction,
+  idle,
+  overhead,
+  probe,
+  drills,
+  bullmq,
+  'bullmq-resume': bullmqResume,
+  pause,
+};
 process.stderr.write(`freezeguard benchmarks${quick ? ' (quick)' : ''} on ${machine()}\n`);
 for (const [name, fn] of Object.entries(sections)) {
   if (only && !only.has(name)) continue;

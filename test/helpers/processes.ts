@@ -117,7 +117,14 @@ export interface Haproxy {
 /** HAProxy with active HTTP checks on /health/ready (inter 500ms fall 2 rise 2). */
 export async function startHaproxy(
   backends: readonly App[],
-  options: { readonly balance?: 'roundrobin' | 'first'; readonly serverTimeout?: string } = {},
+  options: {
+    readonly balance?: 'roundrobin' | 'first';
+    readonly serverTimeout?: string;
+    /** Name the backend that served each answer (`X-Served-By: s0`…), to see rotation. */
+    readonly identify?: boolean;
+    /** How long a health check may take. Default 500ms (a slow emulated VM needs more). */
+    readonly checkTimeout?: string;
+  } = {},
 ): Promise<Haproxy> {
   const port = await freePort();
   const dir = await mkdtemp(join(tmpdir(), 'fg-haproxy-'));
@@ -132,7 +139,7 @@ export async function startHaproxy(
       '  timeout connect 1s',
       '  timeout client 30s',
       `  timeout server ${options.serverTimeout ?? '3s'}`,
-      '  timeout check 500ms',
+      `  timeout check ${options.checkTimeout ?? '500ms'}`,
       '  retries 2',
       '  option redispatch',
       'frontend fe',
@@ -143,6 +150,7 @@ export async function startHaproxy(
       '  option httpchk GET /health/ready',
       '  http-check expect status 200',
       '  default-server inter 500ms fall 2 rise 2',
+      ...(options.identify ? ['  http-response set-header X-Served-By %s'] : []),
       ...backends.map(
         (b, i) =>
           `  server s${i} 127.0.0.1:${b.port} check${options.balance === 'first' ? ' maxconn 1000' : ''}`,

@@ -114,11 +114,22 @@ export {
 } from './time/clock.js';
 export { awaitClockSync, type ClockSyncOptions, type ClockSyncResult } from './time/clock-sync.js';
 export {
+  type SecondObserver,
+  type WorkerObserverOptions,
+  workerObserver,
+} from './time/observer.js';
+export {
   createPauseDetector,
+  type PauseDetector,
   type PauseDetectorOptions,
   type PauseInfo,
   type PauseSignal,
 } from './time/pause.js';
+export {
+  createReferenceTracker,
+  type ReferenceFinding,
+  type ReferenceTrackerOptions,
+} from './time/reference.js';
 
 import {
   type Guard,

@@ -152,3 +152,171 @@ describe('pause detection in a guard', () => {
     await guard.stop();
   });
 });
+
+/** A second observer the test drives: it reports whatever silence the test says it had. */
+function fakeObserver() {
+  const o = {
+    running: false,
+    silence: 0 as number | null,
+    start() {
+      o.running = true;
+    },
+    stop() {
+      o.running = false;
+    },
+    longestSilenceMs: (_windowMs: number) => (o.running ? o.silence : null),
+  };
+  return o;
+}
+
+function observed(clock: FakeClock, options: { active?: boolean } = {}) {
+  const pauses: PauseInfo[] = [];
+  const observer = fakeObserver();
+  const d = createPauseDetector({
+    clock,
+    timers: clock,
+    thresholdMs: 1000,
+    tickMs: 100,
+    onPause: (p) => pauses.push(p),
+    secondObserver: observer,
+    ...options,
+  });
+  d.start();
+  return { d, pauses, observer };
+}
+
+const dateSample = (clock: FakeClock, realNow: number) => ({
+  // An HTTP Date header: the reference truncated to the second.
+  referenceMs: Math.floor(realNow / 1000) * 1000,
+  resolutionMs: 1000,
+  wall: clock.now(),
+  monotonic: clock.monotonic(),
+  origin: 'imds-date',
+});
+
+describe('a second observer tells a process stop from an event-loop stall', () => {
+  it('a gap the observer shared is a tick-gap, corroborated', async () => {
+    const clock = new FakeClock();
+    const { pauses, observer } = observed(clock);
+    await clock.advance(1_000);
+    observer.silence = 3_000;
+    await clock.stop(3_000);
+    expect(pauses[0]).toMatchObject({ signal: 'tick-gap', corroborated: true });
+  });
+
+  it('a gap the observer did not share is a stall', async () => {
+    const clock = new FakeClock();
+    const { pauses, observer } = observed(clock);
+    await clock.advance(1_000);
+    observer.silence = 120;
+    await clock.stop(1_500);
+    expect(pauses).toHaveLength(1);
+    expect(pauses[0]).toMatchObject({ signal: 'stall', corroborated: false });
+    expect(Math.abs(pauses[0]!.pausedMs - 1_500)).toBeLessThanOrEqual(50);
+    expect(pauses[0]!.evidence).toContain('kept running');
+  });
+
+  it('runs the observer only while active and started; without it a gap is unproven', async () => {
+    const clock = new FakeClock();
+    const { d, pauses, observer } = observed(clock, { active: false });
+    expect(observer.running).toBe(false);
+    await clock.advance(1_000);
+    await clock.stop(2_000);
+    expect(pauses[0]).toMatchObject({ signal: 'tick-gap', corroborated: null });
+    d.setActive(true);
+    expect(observer.running).toBe(true);
+    d.stop();
+    expect(observer.running).toBe(false);
+  });
+
+  it('defaults to no observer on an injected clock (a worker watches only the real clocks)', async () => {
+    const clock = new FakeClock();
+    const { pauses } = detector(clock);
+    await clock.advance(1_000);
+    await clock.stop(2_000);
+    expect(pauses[0]).toMatchObject({ signal: 'tick-gap', corroborated: null });
+  });
+});
+
+describe('an external time reference reveals a VM pause before any clock step', () => {
+  it('a wall clock left behind by a hypervisor pause is a reference pause, with its lag', async () => {
+    const clock = new FakeClock({ now: Date.UTC(2026, 0, 1, 0, 0, 0, 300) });
+    const { d, pauses } = observed(clock);
+    let real = clock.now();
+    for (let i = 0; i < 5; i++) {
+      d.reference(dateSample(clock, real));
+      await clock.advance(1_070);
+      real += 1_070;
+    }
+    expect(pauses).toEqual([]);
+    // The VM stops 5 s: the guest's clocks do not move; real time does.
+    real += 5_000;
+    await clock.advance(400);
+    real += 400;
+    d.reference(dateSample(clock, real));
+    expect(pauses).toHaveLength(1);
+    const p = pauses[0]!;
+    expect(p.signal).toBe('reference');
+    expect(Math.abs(p.pausedMs - 5_000)).toBeLessThanOrEqual(p.uncertaintyMs);
+    expect(p.uncertaintyMs).toBeLessThanOrEqual(1_250); // 1 s resolution + transit allowance
+    expect(p.evidence).toContain('imds-date');
+    expect(d.lagMs()).toBe(p.pausedMs);
+    // The guest's time sync finally steps the clock: the same pause, not a second one.
+    clock.setWall(clock.now() + 5_000);
+    await clock.advance(200);
+    expect(pauses).toHaveLength(1);
+    expect(d.lagMs()).toBe(0);
+  });
+
+  it('a clock step first (time sync right after the resume) is reported once, by the step', async () => {
+    const clock = new FakeClock();
+    const { d, pauses } = observed(clock);
+    let real = clock.now();
+    for (let i = 0; i < 3; i++) {
+      d.reference(dateSample(clock, real));
+      await clock.advance(1_000);
+      real += 1_000;
+    }
+    real += 5_000;
+    await clock.hypervPause(5_000);
+    await clock.advance(200);
+    real += 200;
+    for (let i = 0; i < 3; i++) {
+      d.reference(dateSample(clock, real));
+      await clock.advance(1_000);
+      real += 1_000;
+    }
+    expect(pauses.map((p) => p.signal)).toEqual(['clock-step']);
+    expect(d.lagMs()).toBe(0);
+  });
+
+  it('samples that only jitter within the Date header resolution are no pause', async () => {
+    const clock = new FakeClock();
+    const { d, pauses } = observed(clock);
+    let real = clock.now();
+    for (let i = 0; i < 50; i++) {
+      const transit = (i * 37) % 200;
+      d.reference({ ...dateSample(clock, real), wall: clock.now() + transit });
+      const step = 200 + ((i * 173) % 900);
+      await clock.advance(step);
+      real += step;
+    }
+    expect(pauses).toEqual([]);
+    expect(d.lagMs()).toBe(0);
+  });
+});
+
+describe('the worker observer', () => {
+  it('testifies silence only for a window it was running through', async () => {
+    const { workerObserver } = await import('../src/index.js');
+    const o = workerObserver({ beatMs: 20 });
+    expect(o.longestSilenceMs(100)).toBeNull();
+    o.start();
+    await new Promise((r) => setTimeout(r, 400));
+    const silence = o.longestSilenceMs(300);
+    expect(silence).not.toBeNull();
+    expect(silence!).toBeLessThan(200);
+    o.stop();
+    expect(o.longestSilenceMs(100)).toBeNull();
+  });
+});

@@ -3,7 +3,7 @@ import { TypedEmitter } from '../emitter.js';
 import { assertOption, FreezeguardError, toError } from '../errors.js';
 import type { FleetCoordinator, SlotAnswer } from '../fleet.js';
 import { createConsoleLogger, type Logger } from '../logger.js';
-import type { MaintenanceSource, TimeReferenceSample } from '../sources/source.js';
+import type { MaintenanceSource } from '../sources/source.js';
 import {
   type Clock,
   systemClock,
@@ -11,7 +11,7 @@ import {
   type TimerHandle,
   type Timers,
 } from '../time/clock.js';
-import { createPauseDetector, type PauseInfo } from '../time/pause.js';
+import { createPauseDetector, type PauseDetector, type PauseInfo } from '../time/pause.js';
 import { type ResolvedOptions, resolveGuardOptions } from './options.js';
 import {
   type Participants as ParticipantRegistry,
@@ -90,7 +90,7 @@ class GuardImpl implements Guard {
   readonly #approvalsSent = new Set<string>();
   readonly #pauses: ObservedPause[] = [];
   readonly #warnings: { at: string; message: string }[] = [];
-  readonly #detector: ReturnType<typeof createPauseDetector>;
+  readonly #detector: PauseDetector;
   #state: GuardState = 'idle';
   #running = false;
   #stopped = false;
@@ -134,6 +134,8 @@ class GuardImpl implements Guard {
       timers: this.timers,
       thresholdMs: this.#o.pauseThresholdMs,
       tickMs: this.#idleTickMs(),
+      // The second observer (a worker thread, ~9 MiB) only runs once an event is known.
+      active: false,
       onPause: (pause) => this.#onPause(pause),
     });
   }
@@ -216,8 +218,7 @@ class GuardImpl implements Guard {
         // Once per failure streak, like the log: a flapping IMDS must not flood listeners.
         if (streak === 1) this.#emitter.emit('error', error);
       },
-      onTimeReference: (sample) =>
-        (this.#detector as { reference?: (s: TimeReferenceSample) => void }).reference?.(sample),
+      onTimeReference: (sample) => this.#detector.reference(sample),
     });
     this.#detector.start();
     if (this.#resourceName === undefined) this.#resolveName(0);
@@ -461,6 +462,7 @@ class GuardImpl implements Guard {
     if (previous === next) return;
     this.#state = next;
     this.#detector.setTick(next === 'idle' ? this.#idleTickMs() : this.#o.tickIntervalMs);
+    this.#detector.setActive(next !== 'idle');
     this.logger.info({ state: next, previous }, `freezeguard: ${previous} → ${next}`);
     this.#emitter.emit('state', next, previous);
   }
