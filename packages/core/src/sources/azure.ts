@@ -2,7 +2,7 @@ import { Agent, request, errors as undiciErrors } from 'undici';
 import { parseScheduledEventsDocument, type ScheduledEventsDocument } from '../document.js';
 import { assertOption, FreezeguardError, withDefaults } from '../errors.js';
 import { type Logger, silentLogger } from '../logger.js';
-import { type Clock, sleep, systemClock, type Timers } from '../time/clock.js';
+import { type Clock, sleep, systemClock, systemTimers, type Timers } from '../time/clock.js';
 import type { MaintenanceSource, SourceContext, SourceHealth } from './source.js';
 
 /** Options of {@link azureScheduledEvents}. */
@@ -113,7 +113,14 @@ export function azureScheduledEvents(
     '/metadata/instance/compute/name?api-version=2021-02-01&format=text',
     base,
   );
-  const agent = new Agent({ keepAliveTimeout: 10_000, connect: { timeout: o.requestTimeoutMs } });
+  const newAgent = () =>
+    new Agent({ keepAliveTimeout: 10_000, connect: { timeout: o.requestTimeoutMs } });
+  // Re-created on start() after a stop(): a fleet starts and stops a member's source as
+  // it wins and loses the per-VM poller election.
+  let agent = newAgent();
+  let agentClosed = false;
+  // Bumped by start(): a poll still in flight from before a stop() must not resume a loop.
+  let generation = 0;
 
   let ctx: SourceContext | null = null;
   let logger: Logger = silentLogger;
@@ -139,7 +146,8 @@ export function azureScheduledEvents(
   function gate(): Promise<void> {
     const next = queue.then(async () => {
       const wait = lastRequestAt + MIN_REQUEST_SPACING_MS - clock.monotonic();
-      if (wait > 0 && timers) await sleep(timers, wait);
+      // Approvals may be sent by a source that was never started (a fleet follower).
+      if (wait > 0) await sleep(timers ?? systemTimers, wait);
       lastRequestAt = clock.monotonic();
       health.requests++;
     });
@@ -161,7 +169,8 @@ export function azureScheduledEvents(
     const timeoutMs = firstDone
       ? o.requestTimeoutMs
       : Math.max(o.requestTimeoutMs, o.firstRequestTimeoutMs);
-    const timer = timers?.setTimeout(
+    const requestTimers = timers ?? systemTimers;
+    const timer = requestTimers.setTimeout(
       () =>
         controller.abort(
           new FreezeguardError('ERR_IMDS_TIMEOUT', `IMDS did not answer within ${timeoutMs} ms`),
@@ -197,7 +206,7 @@ export function azureScheduledEvents(
     } catch (err) {
       throw classify(err, controller.signal);
     } finally {
-      if (timer !== undefined) timers?.clearTimeout(timer);
+      requestTimers.clearTimeout(timer);
       inflight.delete(controller);
     }
   }
@@ -260,9 +269,11 @@ export function azureScheduledEvents(
   async function poll(): Promise<void> {
     pollTimer = null;
     if (!running || !ctx || !timers) return;
+    const mine = generation;
     let delay = o.pollIntervalMs;
     try {
       const document = await readDocument();
+      if (mine !== generation) return;
       if (health.consecutiveFailures > 0) {
         logger.info(
           { failures: health.consecutiveFailures },
@@ -275,7 +286,7 @@ export function azureScheduledEvents(
     } catch (err) {
       const error =
         err instanceof FreezeguardError ? err : classify(err, new AbortController().signal);
-      if (!running) return;
+      if (!running || mine !== generation) return;
       health.consecutiveFailures++;
       health.lastErrorAt = clock.now();
       health.lastError = { code: error.code, message: error.message };
@@ -298,7 +309,7 @@ export function azureScheduledEvents(
       }
       delay = backoff(health.consecutiveFailures, error);
     }
-    if (running) pollTimer = timers.setTimeout(() => void poll(), delay);
+    if (running && mine === generation) pollTimer = timers.setTimeout(() => void poll(), delay);
   }
 
   return {
@@ -312,6 +323,11 @@ export function azureScheduledEvents(
       clock = context.clock;
       timers = context.timers;
       running = true;
+      generation++;
+      if (agentClosed) {
+        agent = newAgent();
+        agentClosed = false;
+      }
       pollTimer = timers.setTimeout(() => void poll(), 0);
     },
     async stop() {
@@ -319,6 +335,7 @@ export function azureScheduledEvents(
       if (pollTimer !== null) timers?.clearTimeout(pollTimer);
       pollTimer = null;
       for (const c of inflight) c.abort(new FreezeguardError('ERR_STOPPED', 'source stopped'));
+      agentClosed = true;
       await agent.close().catch(() => {});
     },
     async resolveResourceName() {
