@@ -7,6 +7,7 @@ import {
 } from '../document.js';
 import { TypedEmitter } from '../emitter.js';
 import { assertOption, errorSummary, FreezeguardError, withDefaults } from '../errors.js';
+import type { FleetCoordinator } from '../fleet.js'; // HOOK(issue-13)
 import { createConsoleLogger, type Logger } from '../logger.js';
 import type { MaintenanceSource, SourceHealth } from '../sources/source.js';
 import {
@@ -44,7 +45,7 @@ export type Phase = 'traffic' | 'work' | 'data';
 export const PHASES: readonly Phase[] = ['traffic', 'work', 'data'];
 
 /** When to POST `StartRequests` for an event (it then starts without waiting for NotBefore). */
-export type ApprovalPolicy = 'never' | 'solo' | 'always';
+export type ApprovalPolicy = 'never' | 'solo' | 'always' | 'fleet'; // HOOK(issue-13): 'fleet'
 /** What ends a freeze: a pause observed after the event became due, or only its removal. */
 export type ResumeWhen = 'after-pause' | 'removed';
 
@@ -220,6 +221,7 @@ export interface GuardOptions {
   /** Event types to act on. Default all known. */
   readonly eventTypes?: readonly KnownEventType[];
   readonly approve?: ApprovalPolicy;
+  readonly fleet?: FleetCoordinator; // HOOK(issue-13): fleet coordinator (guard logic: issue 11)
   /** Start preparing this long before NotBefore. Default 60 s. */
   readonly leadTimeMs?: number;
   /** The work phase starts no earlier than this after preparing began. Default 15 s. */
