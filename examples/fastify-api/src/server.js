@@ -1,6 +1,7 @@
 // The same small JSON API on Fastify 5. FREEZEGUARD_DISABLED=1 runs it unguarded.
 import { createGuard } from '@freezeguard/core';
 import freezeguard from '@freezeguard/fastify';
+import { redisFleetFromEnv } from '@freezeguard/fleet';
 import Fastify from 'fastify';
 
 const port = Number(process.env.PORT ?? 3000);
@@ -17,8 +18,10 @@ if (disabled) {
   app.get('/health/ready', async () => 'ok');
   app.get('/health/live', async () => 'ok');
 } else {
+  // Fleet mode without code changes: REDIS_URL + FREEZEGUARD_FLEET_GROUP (+ FREEZEGUARD_MIN_IN_ROTATION).
+  const fleet = await redisFleetFromEnv();
   guard = createGuard({
-    approve: 'solo',
+    ...(fleet ? { fleet, approve: 'fleet' } : { approve: 'solo' }),
     drainDelayMs: Number(process.env.FREEZEGUARD_DRAIN_DELAY_MS ?? 15_000),
     logger: app.log,
   });

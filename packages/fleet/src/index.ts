@@ -18,6 +18,7 @@
  * @module
  */
 export { redisFleet } from './coordinator.js';
+export { redisFleetFromEnv } from './env.js';
 export type { RedisFleetOptions } from './options.js';
 export {
   type FleetMemberRow,

@@ -1,10 +1,10 @@
 import { randomUUID } from 'node:crypto';
-import type { ScheduledEvent } from '@freezeguard/core';
+import { type ScheduledEvent, systemClock } from '@freezeguard/core';
 import { type RedisHandle, startRedis, until, wait } from '@freezeguard/test-utils';
 import { Redis } from 'ioredis';
 import { Redis as Redis6 } from 'ioredis6';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { readFleet, redisFleet } from '../src/index.js';
+import { readFleet, redisFleet, redisFleetFromEnv } from '../src/index.js';
 import { FAST, type TestMember, testMember } from './helpers.js';
 
 let redis: RedisHandle;
@@ -324,4 +324,38 @@ describe('Redis faults', () => {
     expect(snap.members.filter((m) => m.holdsSlot)).toEqual([]);
     expect(a!.fleet.status().holdsSlot).toBe(false);
   }, 20_000);
+});
+
+describe('redisFleetFromEnv', () => {
+  it('is off without REDIS_URL and FREEZEGUARD_FLEET_GROUP, on with both', async () => {
+    expect(await redisFleetFromEnv({})).toBeUndefined();
+    expect(await redisFleetFromEnv({ REDIS_URL: redis.url })).toBeUndefined();
+    await expect(
+      redisFleetFromEnv({
+        REDIS_URL: redis.url,
+        FREEZEGUARD_FLEET_GROUP: 'g',
+        FREEZEGUARD_MIN_IN_ROTATION: 'two',
+      }),
+    ).rejects.toThrow(/FREEZEGUARD_MIN_IN_ROTATION/);
+    const group = `env-${randomUUID()}`;
+    const fleet = await redisFleetFromEnv(
+      { REDIS_URL: redis.url, FREEZEGUARD_FLEET_GROUP: group, FREEZEGUARD_MIN_IN_ROTATION: '2' },
+      { memberId: 'from-env', ...FAST },
+    );
+    expect(fleet).toBeDefined();
+    const m = testMember(client(), { group, id: 'other' });
+    m.start();
+    cleanups.push(() => m.fleet.stop());
+    fleet!.start({
+      logger: m.logger,
+      clock: systemClock,
+      timers: m.timers,
+      member: () => ({ state: 'idle', ready: true, resourceName: 'vm-env' }),
+      onChange: () => {},
+    });
+    cleanups.push(() => fleet!.stop());
+    await until(async () => (await liveIds(m)).length === 2, 3000, 'both members');
+    expect(fleet!.status()).toMatchObject({ group, minInRotation: 2, memberId: 'from-env' });
+    expect(await fleet!.acquireSlot(['E'])).toBe('denied'); // one other serving < 2
+  });
 });
