@@ -1,5 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -109,13 +110,49 @@ export async function startApp(
 
 export interface Haproxy {
   readonly url: string;
+  /** Backend servers and their check status (`UP`, `UP 1/2`, `DOWN`…); needs `stats: true`. */
+  servers(): Promise<{ name: string; status: string }[]>;
   stop(): Promise<void>;
+}
+
+/** Reads `show stat` from HAProxy's stats socket. */
+function haproxyServers(socketPath: string): Promise<{ name: string; status: string }[]> {
+  return new Promise((resolve, reject) => {
+    const socket = createConnection(socketPath);
+    let text = '';
+    socket.setTimeout(2000, () => socket.destroy(new Error('stats socket timed out')));
+    socket.on('connect', () => socket.write('show stat\n'));
+    socket.on('data', (d) => {
+      text += d.toString();
+    });
+    socket.on('error', reject);
+    socket.on('close', () => {
+      const [header, ...rows] = text.trim().split('\n');
+      const cols = (header ?? '').replace(/^# /, '').split(',');
+      const at = (name: string) => cols.indexOf(name);
+      resolve(
+        rows
+          .map((r) => r.split(','))
+          .filter(
+            (c) => c[at('pxname')] === 'be' && !['BACKEND', 'FRONTEND'].includes(c[at('svname')]!),
+          )
+          .map((c) => ({ name: c[at('svname')]!, status: c[at('status')]! })),
+      );
+    });
+  });
 }
 
 /** HAProxy with active HTTP checks on /health/ready (inter 500ms fall 2 rise 2). */
 export async function startHaproxy(
   backends: readonly App[],
-  options: { readonly balance?: 'roundrobin' | 'first'; readonly serverTimeout?: string } = {},
+  options: {
+    readonly balance?: 'roundrobin' | 'first';
+    readonly serverTimeout?: string;
+    /** How long a health check may go unanswered (a frozen backend answers nothing). */
+    readonly checkTimeout?: string;
+    /** Open a stats socket: `Haproxy.servers()` then reads the backends' states. */
+    readonly stats?: boolean;
+  } = {},
 ): Promise<Haproxy> {
   const port = await freePort();
   const dir = await mkdtemp(join(tmpdir(), 'fg-haproxy-'));
@@ -125,12 +162,13 @@ export async function startHaproxy(
     [
       'global',
       '  maxconn 4096',
+      ...(options.stats ? [`  stats socket ${join(dir, 'stats.sock')} mode 600 level user`] : []),
       'defaults',
       '  mode http',
       '  timeout connect 1s',
       '  timeout client 30s',
       `  timeout server ${options.serverTimeout ?? '3s'}`,
-      '  timeout check 500ms',
+      `  timeout check ${options.checkTimeout ?? '500ms'}`,
       '  retries 2',
       '  option redispatch',
       'frontend fe',
@@ -155,6 +193,7 @@ export async function startHaproxy(
   await new Promise((r) => setTimeout(r, 1500));
   return {
     url,
+    servers: () => haproxyServers(join(dir, 'stats.sock')),
     async stop() {
       await stopProcess(proc);
       await rm(dir, { recursive: true, force: true });
