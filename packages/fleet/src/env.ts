@@ -31,7 +31,10 @@ export async function redisFleetFromEnv(
     min,
   );
   const { Redis } = (await import('ioredis')) as unknown as {
-    Redis: new (url: string, options: { lazyConnect: boolean }) => RedisLike & { on(event: 'error', fn: () => void): unknown };
+    Redis: new (
+      url: string,
+      options: { lazyConnect: boolean },
+    ) => RedisLike & { on(event: 'error', fn: () => void): unknown };
   };
   // Only a template: the fleet opens its own connections with duplicate(); this one never
   // connects.
