@@ -10,6 +10,7 @@ interface FleetModule {
 }
 interface RedisClient {
   on(event: 'error', listener: (err: Error) => void): unknown;
+  once(event: 'ready', listener: () => void): unknown;
   disconnect(): void;
 }
 type RedisCtor = new (url: string, options: Record<string, unknown>) => RedisClient;
@@ -97,13 +98,15 @@ export async function fleetCommand(
     }
   };
   try {
-    // The connection needs a moment; the first read waits for it (bounded).
-    const deadline = Date.now() + 3000;
-    let ok = await show();
-    while (!ok && values.once && Date.now() < deadline) {
-      await new Promise((r) => setTimeout(r, 200));
-      ok = await show();
-    }
+    // Commands fail fast (no offline queue): wait for the connection first, bounded.
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, 3000);
+      redis.once('ready', () => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+    const ok = await show();
     if (values.once) return ok ? 0 : 2;
     await new Promise<void>((resolve) => {
       const timer = setInterval(() => void show(), intervalMs);
