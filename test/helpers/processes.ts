@@ -1,5 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -111,7 +112,36 @@ export async function startApp(
 
 export interface Haproxy {
   readonly url: string;
+  /** Backend servers and their check status (`UP`, `UP 1/2`, `DOWN`…); needs `stats: true`. */
+  servers(): Promise<{ name: string; status: string }[]>;
   stop(): Promise<void>;
+}
+
+/** Reads `show stat` from HAProxy's stats socket. */
+function haproxyServers(socketPath: string): Promise<{ name: string; status: string }[]> {
+  return new Promise((resolve, reject) => {
+    const socket = createConnection(socketPath);
+    let text = '';
+    socket.setTimeout(2000, () => socket.destroy(new Error('stats socket timed out')));
+    socket.on('connect', () => socket.write('show stat\n'));
+    socket.on('data', (d) => {
+      text += d.toString();
+    });
+    socket.on('error', reject);
+    socket.on('close', () => {
+      const [header, ...rows] = text.trim().split('\n');
+      const cols = (header ?? '').replace(/^# /, '').split(',');
+      const at = (name: string) => cols.indexOf(name);
+      resolve(
+        rows
+          .map((r) => r.split(','))
+          .filter(
+            (c) => c[at('pxname')] === 'be' && !['BACKEND', 'FRONTEND'].includes(c[at('svname')]!),
+          )
+          .map((c) => ({ name: c[at('svname')]!, status: c[at('status')]! })),
+      );
+    });
+  });
 }
 
 /** HAProxy with active HTTP checks on /health/ready (inter 500ms fall 2 rise 2). */
@@ -122,8 +152,10 @@ export async function startHaproxy(
     readonly serverTimeout?: string;
     /** Name the backend that served each answer (`X-Served-By: s0`…), to see rotation. */
     readonly identify?: boolean;
-    /** How long a health check may take. Default 500ms (a slow emulated VM needs more). */
+    /** How long a health check may go unanswered (a frozen backend answers nothing; a slow emulated VM needs more). Default 500ms. */
     readonly checkTimeout?: string;
+    /** Open a stats socket: `Haproxy.servers()` then reads the backends' states. */
+    readonly stats?: boolean;
   } = {},
 ): Promise<Haproxy> {
   const port = await freePort();
@@ -134,6 +166,7 @@ export async function startHaproxy(
     [
       'global',
       '  maxconn 4096',
+      ...(options.stats ? [`  stats socket ${join(dir, 'stats.sock')} mode 600 level user`] : []),
       'defaults',
       '  mode http',
       '  timeout connect 1s',
@@ -165,6 +198,7 @@ export async function startHaproxy(
   await new Promise((r) => setTimeout(r, 1500));
   return {
     url,
+    servers: () => haproxyServers(join(dir, 'stats.sock')),
     async stop() {
       await stopProcess(proc);
       await rm(dir, { recursive: true, force: true });

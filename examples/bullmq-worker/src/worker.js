@@ -6,6 +6,7 @@ import { createServer } from 'node:http';
 import { guardWorker } from '@freezeguard/bullmq';
 import { createConsoleLogger, createGuard } from '@freezeguard/core';
 import { prometheusMetrics } from '@freezeguard/metrics';
+import { redisFleetFromEnv } from '@freezeguard/fleet';
 import { Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 
@@ -38,7 +39,13 @@ worker.on('error', (err) => logger.error({ err: err.message }, 'worker error'));
 
 let guard = null;
 if (env.FREEZEGUARD_DISABLED !== '1') {
-  guard = createGuard({ drainDelayMs: Number(env.FREEZEGUARD_DRAIN_DELAY_MS ?? 0), logger });
+  // Fleet mode: FREEZEGUARD_FLEET_GROUP (+ FREEZEGUARD_MIN_IN_ROTATION) with REDIS_URL.
+  const fleet = await redisFleetFromEnv(env);
+  guard = createGuard({
+    ...(fleet ? { fleet, approve: 'fleet' } : {}),
+    drainDelayMs: Number(env.FREEZEGUARD_DRAIN_DELAY_MS ?? 0),
+    logger,
+  });
   guardWorker(guard, worker, { pauseTimeoutMs: Number(env.PAUSE_TIMEOUT_MS ?? 20_000) });
   if (env.FREEZEGUARD_METRICS === '1') {
     // A worker has no HTTP server of its own: one just for Prometheus to scrape.

@@ -3,6 +3,7 @@
 import { createConsoleLogger, createGuard } from '@freezeguard/core';
 import { guardExpress } from '@freezeguard/express';
 import { prometheusMetrics } from '@freezeguard/metrics';
+import { redisFleetFromEnv } from '@freezeguard/fleet';
 import express from 'express';
 
 const port = Number(process.env.PORT ?? 3000);
@@ -26,8 +27,10 @@ if (disabled) {
   app.get('/health/ready', (_req, res) => res.type('text').send('ok'));
   app.get('/health/live', (_req, res) => res.type('text').send('ok'));
 } else {
+  // Fleet mode without code changes: REDIS_URL + FREEZEGUARD_FLEET_GROUP (+ FREEZEGUARD_MIN_IN_ROTATION).
+  const fleet = await redisFleetFromEnv();
   guard = createGuard({
-    approve: 'solo',
+    ...(fleet ? { fleet, approve: 'fleet' } : { approve: 'solo' }),
     // Long enough for the load balancer to see two failed probes; tune to yours.
     drainDelayMs: Number(process.env.FREEZEGUARD_DRAIN_DELAY_MS ?? 15_000),
     logger,

@@ -2,6 +2,7 @@
 import { createGuard } from '@freezeguard/core';
 import freezeguard from '@freezeguard/fastify';
 import { prometheusMetrics } from '@freezeguard/metrics';
+import { redisFleetFromEnv } from '@freezeguard/fleet';
 import Fastify from 'fastify';
 
 const port = Number(process.env.PORT ?? 3000);
@@ -18,8 +19,10 @@ if (disabled) {
   app.get('/health/ready', async () => 'ok');
   app.get('/health/live', async () => 'ok');
 } else {
+  // Fleet mode without code changes: REDIS_URL + FREEZEGUARD_FLEET_GROUP (+ FREEZEGUARD_MIN_IN_ROTATION).
+  const fleet = await redisFleetFromEnv();
   guard = createGuard({
-    approve: 'solo',
+    ...(fleet ? { fleet, approve: 'fleet' } : { approve: 'solo' }),
     drainDelayMs: Number(process.env.FREEZEGUARD_DRAIN_DELAY_MS ?? 15_000),
     logger: app.log,
   });

@@ -5,6 +5,7 @@ import { createWriteStream } from 'node:fs';
 import { createServer } from 'node:http';
 import { createConsoleLogger, createGuard, createHttpGuard } from '@freezeguard/core';
 import { prometheusMetrics } from '@freezeguard/metrics';
+import { redisFleetFromEnv } from '@freezeguard/fleet';
 import { guardResponseStreams, guardWritable } from '@freezeguard/streams';
 
 const env = process.env;
@@ -28,8 +29,10 @@ let guard = null;
 let probes = null;
 let streams = null;
 if (!disabled) {
+  // Fleet mode without code changes: REDIS_URL + FREEZEGUARD_FLEET_GROUP (+ FREEZEGUARD_MIN_IN_ROTATION).
+  const fleet = await redisFleetFromEnv(env);
   guard = createGuard({
-    approve: 'solo',
+    ...(fleet ? { fleet, approve: 'fleet' } : { approve: 'solo' }),
     drainDelayMs: Number(env.FREEZEGUARD_DRAIN_DELAY_MS ?? 15_000),
     logger,
   });

@@ -46,6 +46,12 @@ export interface FleetStatus {
   readonly holdsSlot: boolean;
   /** True when this member polls the metadata service for its VM. */
   readonly poller: boolean;
+  /** The capacity floor the coordinator enforces, when it has one. */
+  readonly minInRotation?: number;
+  /** Members serving (ready, no drain slot) at the last look. */
+  readonly inRotation?: number;
+  /** Why the store was last unreachable, while it is; null when connected. */
+  readonly lastError?: string | null;
   readonly members: readonly {
     readonly id: string;
     readonly resourceName: string | null;

@@ -13,6 +13,7 @@ import {
 import { cloudScenarios, parseCloud, simulateCloud, watchSourceFor } from './cloud-cli.js';
 import { formatDrillReport, runDrill } from './drill.js';
 import { renderDrillReport } from './report.js';
+import { FleetUsageError, fleetCommand } from './fleet-command.js';
 import { runScenario, SCENARIO_NAMES, type ScenarioName, scenarioSummary } from './scenarios.js';
 import { startSimulator } from './simulator.js';
 
@@ -27,6 +28,8 @@ Usage:
       Start the app with the emulator, schedule a Freeze, stop the app with SIGSTOP for the
       freeze, probe its health like a load balancer, print a timeline and a verdict.
       Exit code 0 only when the app drained before the freeze and was healthy within 5 s after.
+  freezeguard fleet --redis URL --group NAME [--key-prefix freezeguard:] [--interval 1s] [--once] [--json]
+      Live table of a @freezeguard/fleet group: members, states, drain slots, IMDS pollers.
 
 Scenarios: ${SCENARIO_NAMES.join(', ')}
 Clouds: every command takes --cloud azure|gcp|aws (watch: default FREEZEGUARD_CLOUD, else detected).
@@ -290,6 +293,8 @@ async function main(argv: string[]): Promise<number> {
         return await watch(rest);
       case 'drill':
         return await drill(rest);
+      case 'fleet':
+        return await fleetCommand(rest, parseDuration);
       case '--version':
       case '-v':
         process.stdout.write(`${version()}\n`);
@@ -306,6 +311,7 @@ async function main(argv: string[]): Promise<number> {
   } catch (err) {
     if (
       err instanceof UsageError ||
+      err instanceof FleetUsageError ||
       (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')
     ) {
       process.stderr.write(`freezeguard: ${(err as Error).message}\n\n${USAGE}\n`);

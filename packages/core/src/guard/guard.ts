@@ -243,7 +243,8 @@ class GuardImpl implements Guard {
     this.#stopped = true;
     this.#detector.stop();
     this.#clearWake();
-    for (const t of [this.#nameTimer, this.#slotTimer]) if (t !== null) this.timers.clearTimeout(t);
+    for (const t of [this.#nameTimer, this.#slotTimer, this.#releaseTimer])
+      if (t !== null) this.timers.clearTimeout(t);
     await this.#source.stop();
     // Whatever was prepared is brought back: a stopped guard must not leave the app drained.
     const cycle = this.#cycle;
@@ -743,6 +744,29 @@ class GuardImpl implements Guard {
     );
   }
 
+  /**
+   * Gives the drain slot back once the load balancer has had time to see this instance
+   * healthy again (`drainDelayMs`, as for draining): released at once, the next member
+   * could drain while this one is not yet back in rotation.
+   */
+  #releaseSlotLater(now: boolean): void {
+    const fleet = this.#fleet;
+    if (!fleet) return;
+    if (this.#releaseTimer !== null) this.timers.clearTimeout(this.#releaseTimer);
+    this.#releaseTimer = null;
+    if (now || this.#o.drainDelayMs === 0) {
+      void fleet.releaseSlot();
+      return;
+    }
+    this.#releaseTimer = this.timers.setTimeout(() => {
+      this.#releaseTimer = null;
+      // A new cycle may hold the slot again by now: only release an idle member's.
+      if (!this.#cycle) void fleet.releaseSlot();
+    }, this.#o.drainDelayMs);
+  }
+
+  #releaseTimer: TimerHandle | null = null;
+
   #announceShutdown(cycle: Cycle): void {
     if (cycle.shutdownAnnounced) return;
     cycle.shutdownAnnounced = true;
@@ -814,7 +838,7 @@ class GuardImpl implements Guard {
     } catch (err) {
       this.logger.error({ err: toError(err) }, 'freezeguard: resume failed unexpectedly');
     }
-    if (cycle.slot === 'granted') await this.#fleet?.releaseSlot();
+    if (cycle.slot === 'granted') this.#releaseSlotLater(stopping);
     if (this.#cycle !== cycle) return;
     const now = this.clock.now();
     for (const e of events) {

@@ -2,7 +2,7 @@ import { Agent, request, errors as undiciErrors } from 'undici';
 import type { ScheduledEventsDocument } from '../document.js';
 import { assertOption, FreezeguardError } from '../errors.js';
 import { type Logger, silentLogger } from '../logger.js';
-import { type Clock, sleep, systemClock, type Timers } from '../time/clock.js';
+import { type Clock, sleep, systemClock, systemTimers, type Timers } from '../time/clock.js';
 import type { SourceContext, SourceHealth } from './source.js';
 
 /**
@@ -95,7 +95,11 @@ export function parseEndpoint(endpoint: string): URL {
  * ```
  */
 export function createMetadataClient(o: MetadataClientOptions): MetadataClient {
-  const agent = new Agent({ keepAliveTimeout: 10_000, connect: { timeout: o.requestTimeoutMs } });
+  const newAgent = () =>
+    new Agent({ keepAliveTimeout: 10_000, connect: { timeout: o.requestTimeoutMs } });
+  // Re-created when a stopped source is started again: a fleet hands polling from member
+  // to member on one VM by stopping and starting their sources.
+  let agent = newAgent();
   let clock: Clock = systemClock;
   let timers: Timers | null = null;
   let ctx: SourceContext | null = null;
@@ -110,7 +114,7 @@ export function createMetadataClient(o: MetadataClientOptions): MetadataClient {
   function gate(): Promise<void> {
     const next = queue.then(async () => {
       const wait = lastRequestAt + MIN_REQUEST_SPACING_MS - clock.monotonic();
-      if (wait > 0 && timers) await sleep(timers, wait);
+      if (wait > 0) await sleep(timers ?? systemTimers, wait);
       lastRequestAt = clock.monotonic();
       requests++;
     });
@@ -170,6 +174,10 @@ export function createMetadataClient(o: MetadataClientOptions): MetadataClient {
       ctx = context;
       clock = context.clock;
       timers = context.timers;
+      if (closed) {
+        agent = newAgent();
+        closed = false;
+      }
     },
     get requests() {
       return requests;
@@ -182,7 +190,9 @@ export function createMetadataClient(o: MetadataClientOptions): MetadataClient {
       const timeoutMs =
         init.timeoutMs ??
         (firstDone ? o.requestTimeoutMs : Math.max(o.requestTimeoutMs, o.firstRequestTimeoutMs));
-      const timer = timers?.setTimeout(
+      // A source never started (a fleet follower) still approves: real timers then.
+      const requestTimers = timers ?? systemTimers;
+      const timer = requestTimers.setTimeout(
         () =>
           controller.abort(
             new FreezeguardError(
@@ -224,7 +234,7 @@ export function createMetadataClient(o: MetadataClientOptions): MetadataClient {
       } catch (err) {
         throw classify(err, controller.signal);
       } finally {
-        if (timer !== undefined) timers?.clearTimeout(timer);
+        requestTimers.clearTimeout(timer);
         inflight.delete(controller);
       }
     },
@@ -304,6 +314,8 @@ export function createPollLoop(o: PollLoopOptions): PollLoop {
   let logger: Logger = silentLogger;
   let running = false;
   let timer: unknown = null;
+  // Bumped by start(): a read still in flight from before a stop() must not run a second loop.
+  let generation = 0;
   const health = {
     lastSuccessAt: null as number | null,
     lastErrorAt: null as number | null,
@@ -325,11 +337,12 @@ export function createPollLoop(o: PollLoopOptions): PollLoop {
     timer = null;
     const context = ctx;
     if (!running || !context) return;
+    const mine = generation;
     let delay = o.intervalMs;
     let failure: unknown = null;
     try {
       const { document, nextInMs, error } = await o.read();
-      if (!running) return;
+      if (!running || mine !== generation) return;
       if (nextInMs !== undefined) delay = nextInMs;
       if (document) {
         try {
@@ -353,7 +366,7 @@ export function createPollLoop(o: PollLoopOptions): PollLoop {
       failure = err;
     }
     if (failure !== null) {
-      if (!running) return;
+      if (!running || mine !== generation) return;
       const error = toFreezeguard(failure);
       health.consecutiveFailures++;
       health.lastErrorAt = context.clock.now();
@@ -378,7 +391,7 @@ export function createPollLoop(o: PollLoopOptions): PollLoop {
       delay = backoffDelay(health.consecutiveFailures, o.intervalMs, o.maxBackoffMs);
       if (error.details.status === 429) delay = Math.max(delay, o.throttledMinMs ?? 1000);
     }
-    if (running) timer = context.timers.setTimeout(() => void poll(), delay);
+    if (running && mine === generation) timer = context.timers.setTimeout(() => void poll(), delay);
   }
 
   return {
@@ -390,6 +403,7 @@ export function createPollLoop(o: PollLoopOptions): PollLoop {
       ctx = context;
       logger = context.logger;
       running = true;
+      generation++;
       timer = context.timers.setTimeout(() => void poll(), 0);
     },
     stop() {

@@ -60,7 +60,10 @@ export interface TimeReferenceSample {
 export interface MaintenanceSource {
   /** A short name for logs and status, e.g. `azure-imds`. */
   readonly kind: string;
-  /** Begin reading; must never throw or leave a rejection unhandled. */
+  /**
+   * Begin reading; must never throw or leave a rejection unhandled. A source may be
+   * started again after `stop()` (a fleet hands polling from member to member).
+   */
   start(context: SourceContext): void;
   /** Stop reading, abort requests in flight, release sockets. */
   stop(): Promise<void>;

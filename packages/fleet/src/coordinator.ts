@@ -1,0 +1,350 @@
+import {
+  errorSummary,
+  type FleetContext,
+  type FleetCoordinator,
+  type FleetMemberView,
+  type FleetStatus,
+  type Logger,
+  type MaintenanceSource,
+  type ScheduledEvent,
+  type SlotAnswer,
+  type TimerHandle,
+  type Timers,
+} from '@freezeguard/core';
+import { groupKeys, type RedisFleetOptions, type Resolved, resolveOptions } from './options.js';
+import { ACQUIRE, HEARTBEAT, LEAVE, PREPARED, RELEASE, UNAPPROVE } from './scripts.js';
+import { parseGroup } from './snapshot.js';
+import { createSharedSource, type SharedSource } from './source.js';
+import { FleetStore } from './store.js';
+
+/** How long prepared/approved marks of an event live: longer than any notice (15 min). */
+const EVENT_KEY_TTL_MS = 60 * 60_000;
+
+type SlotMode = 'hold' | 'none' | 'keep';
+
+/** The store and contexts a coordinator and its wrapped source share. */
+export interface FleetRuntime {
+  readonly o: Resolved;
+  /** The store, opened by whichever of coordinator and source starts first. */
+  open(logger: Logger, timers: Timers): FleetStore;
+  /** Closes the store once neither the coordinator nor the source uses it. */
+  release(): Promise<void>;
+  /** This VM's name when the guard knows it. */
+  guardResourceName(): string | undefined;
+  /** True when this member currently polls the metadata service for its VM. */
+  isPoller(): boolean;
+}
+
+/**
+ * A {@link FleetCoordinator} backed by Redis (ioredis ≥ 5): membership with a heartbeat,
+ * drain slots granted atomically only while `minInRotation` other members keep serving,
+ * fleet-wide approval of multi-VM events, and one metadata poller per VM. Every method
+ * resolves within `opTimeoutMs`; with Redis unreachable the guard acts solo (documented
+ * in the package README).
+ *
+ * @example
+ * ```ts
+ * import { Redis } from 'ioredis';
+ * import { createGuard } from '@freezeguard/core';
+ * import { redisFleet } from '@freezeguard/fleet';
+ *
+ * const guard = createGuard({
+ *   fleet: redisFleet({ redis: new Redis(process.env.REDIS_URL), group: 'checkout-api', minInRotation: 1 }),
+ *   approve: 'fleet',
+ * });
+ * ```
+ */
+export function redisFleet(
+  options: RedisFleetOptions,
+): FleetCoordinator & { readonly memberId: string } {
+  const o = resolveOptions(options);
+  const keys = groupKeys(o.keyPrefix, o.group);
+  const groupKeyList = [keys.members, keys.info, keys.slots];
+
+  let store: FleetStore | null = null;
+  let users = 0;
+  let source: SharedSource | null = null;
+  let ctx: FleetContext | null = null;
+  let timers: Timers | null = null;
+  let logger: Logger | null = null;
+  let beatTimer: TimerHandle | null = null;
+  let beating = false;
+  let running = false;
+  let unsubscribe: (() => void) | null = null;
+
+  let holding = false;
+  let slotEvents: readonly string[] = [];
+  let slotInflight = 0;
+  let lastAnswer: SlotAnswer | null = null;
+  let group: FleetStatus['members'] = [];
+  let servingOthers: number | null = null;
+
+  const runtime: FleetRuntime = {
+    o,
+    open(log, t) {
+      users++;
+      if (!store) {
+        store = new FleetStore(o.redis, {
+          logger: log,
+          timers: t,
+          opTimeoutMs: o.opTimeoutMs,
+          name: `freezeguard:${o.memberId}`,
+          onUp: () => {
+            // Redis came back (possibly empty after a restart): register at once and let
+            // the guard ask again for whatever it was waiting for.
+            scheduleBeat(0);
+            source?.poke();
+            notify();
+          },
+        });
+      }
+      return store;
+    },
+    async release() {
+      users--;
+      if (users <= 0 && store) {
+        const s = store;
+        store = null;
+        users = 0;
+        await s.close();
+      }
+    },
+    guardResourceName() {
+      return view()?.resourceName ?? undefined;
+    },
+    isPoller() {
+      return source?.role === 'poller';
+    },
+  };
+
+  function view(): FleetMemberView | null {
+    if (!ctx) return null;
+    try {
+      return ctx.member();
+    } catch (err) {
+      logger?.warn({ err: errorSummary(err) }, 'freezeguard fleet: member() threw');
+      return null;
+    }
+  }
+
+  function resourceName(): string | undefined {
+    return view()?.resourceName ?? source?.resolvedName ?? undefined;
+  }
+
+  function viewJson(): string {
+    const v = view();
+    return JSON.stringify({
+      resourceName: v?.resourceName ?? source?.resolvedName ?? null,
+      state: v?.state ?? 'unknown',
+      ready: v?.ready ?? false,
+      poller: runtime.isPoller(),
+      events: holding ? slotEvents : [],
+    });
+  }
+
+  function notify(): void {
+    if (!ctx || !running) return;
+    try {
+      ctx.onChange();
+    } catch (err) {
+      logger?.warn({ err: errorSummary(err) }, 'freezeguard fleet: onChange listener threw');
+    }
+  }
+
+  function loseSlot(reason: string): void {
+    if (!holding) return;
+    holding = false;
+    slotEvents = [];
+    logger?.warn({ reason }, 'freezeguard fleet: drain slot lost; the guard decides again');
+    notify();
+  }
+
+  function scheduleBeat(ms: number): void {
+    if (!running || !timers) return;
+    if (beatTimer !== null) timers.clearTimeout(beatTimer);
+    beatTimer = timers.setTimeout(() => {
+      beatTimer = null;
+      void beat();
+    }, ms);
+  }
+
+  async function beat(): Promise<void> {
+    if (!running || !store) return;
+    if (beating) return scheduleBeat(o.heartbeatMs);
+    beating = true;
+    const mode: SlotMode = slotInflight > 0 ? 'keep' : holding ? 'hold' : 'none';
+    const result = await store.run<[number, number, string[]]>(HEARTBEAT, groupKeyList, [
+      o.memberId,
+      o.memberTtlMs,
+      viewJson(),
+      mode,
+      o.slotTtlMs,
+      keys.channel,
+    ]);
+    beating = false;
+    if (!running) return;
+    if (result.ok) {
+      const [slotOk, now, flat] = result.value;
+      group = parseGroup(flat, now);
+      if (mode === 'hold' && slotOk !== 1 && holding && slotInflight === 0) {
+        loseSlot('the lease is gone from Redis');
+      }
+    } else if (holding && slotInflight === 0) {
+      // A member never keeps a slot it cannot renew.
+      loseSlot(`renewal failed: ${result.error.message}`);
+    }
+    scheduleBeat(o.heartbeatMs);
+  }
+
+  const coordinator: FleetCoordinator & { readonly memberId: string } = {
+    kind: 'redis',
+    memberId: o.memberId,
+
+    wrapSource(inner: MaintenanceSource): MaintenanceSource {
+      source = createSharedSource(inner, runtime);
+      return source.source;
+    },
+
+    start(context) {
+      if (running) return;
+      ctx = context;
+      timers = context.timers;
+      logger = context.logger;
+      running = true;
+      const s = runtime.open(context.logger, context.timers);
+      unsubscribe = s.subscribe(keys.channel, (message) => {
+        // Our own joins and beats are no news to our guard.
+        if (message.endsWith(` ${o.memberId}`)) return;
+        notify();
+      });
+      scheduleBeat(0);
+    },
+
+    async stop() {
+      if (!running) return;
+      running = false;
+      if (beatTimer !== null) timers?.clearTimeout(beatTimer);
+      beatTimer = null;
+      unsubscribe?.();
+      unsubscribe = null;
+      holding = false;
+      if (store) await store.run(LEAVE, groupKeyList, [o.memberId, keys.channel]);
+      await runtime.release();
+      ctx = null;
+    },
+
+    async acquireSlot(eventIds) {
+      if (!running || !store) return 'unavailable';
+      slotInflight++;
+      const wasHolding = holding;
+      const result = await store.run<[number, number]>(ACQUIRE, groupKeyList, [
+        o.memberId,
+        o.memberTtlMs,
+        viewJson(),
+        o.slotTtlMs,
+        o.minInRotation,
+        keys.channel,
+      ]);
+      slotInflight--;
+      let answer: SlotAnswer;
+      if (!result.ok) {
+        // The script may still run late on a slow Redis: take back what it might grant,
+        // on the same connection, so it runs right after it.
+        if (!wasHolding) store.fireAndForget(RELEASE, [keys.slots], [o.memberId, keys.channel]);
+        holding = false;
+        answer = 'unavailable';
+      } else {
+        const [granted, others] = result.value;
+        servingOthers = others;
+        answer = granted === 1 ? 'granted' : 'denied';
+        if (answer === 'granted') {
+          holding = true;
+          slotEvents = [...eventIds];
+        }
+      }
+      if (answer !== lastAnswer || answer === 'granted') {
+        const facts = {
+          eventIds,
+          servingOthers,
+          minInRotation: o.minInRotation,
+          ...(result.ok ? {} : { err: errorSummary(result.error) }),
+        };
+        if (answer === 'granted') logger?.info(facts, 'freezeguard fleet: drain slot granted');
+        else if (answer === 'denied')
+          logger?.info(
+            facts,
+            'freezeguard fleet: drain slot denied: draining now would leave fewer than minInRotation serving',
+          );
+        else logger?.warn(facts, 'freezeguard fleet: drain slot unavailable (Redis); acting solo');
+      }
+      lastAnswer = answer;
+      return answer;
+    },
+
+    async releaseSlot() {
+      const had = holding;
+      holding = false;
+      slotEvents = [];
+      if (!store) return;
+      slotInflight++;
+      const result = await store.run(RELEASE, [keys.slots], [o.memberId, keys.channel]);
+      slotInflight--;
+      if (had) {
+        logger?.info(
+          { released: result.ok },
+          result.ok
+            ? 'freezeguard fleet: drain slot released'
+            : 'freezeguard fleet: drain slot release failed; the next heartbeat retries it',
+        );
+      }
+    },
+
+    async prepared(event: ScheduledEvent) {
+      const name = resourceName();
+      if (!running || !store || name === undefined) return false;
+      const approvedKey = keys.approved(event.EventId);
+      const result = await store.run<[number, string]>(
+        PREPARED,
+        [keys.members, keys.info, keys.slots, keys.prepared(event.EventId), approvedKey],
+        [
+          o.memberId,
+          o.memberTtlMs,
+          viewJson(),
+          name,
+          JSON.stringify(event.Resources),
+          EVENT_KEY_TTL_MS,
+          keys.channel,
+        ],
+      );
+      if (!result.ok) {
+        // If the script ran late and picked us, nobody would approve: undo it.
+        store.fireAndForget(UNAPPROVE, [approvedKey], [o.memberId]);
+        return false;
+      }
+      const [approve, reason] = result.value;
+      logger?.info(
+        { eventId: event.EventId, resources: event.Resources, approve: approve === 1, reason },
+        approve === 1
+          ? 'freezeguard fleet: last member to prepare; this one approves the event'
+          : 'freezeguard fleet: prepared; not approving',
+      );
+      return approve === 1;
+    },
+
+    status(): FleetStatus {
+      return {
+        kind: 'redis',
+        group: o.group,
+        connected: store?.connected ?? false,
+        memberId: o.memberId,
+        holdsSlot: holding,
+        poller: runtime.isPoller(),
+        minInRotation: o.minInRotation,
+        inRotation: group.filter((m) => m.ready && !m.holdsSlot).length,
+        lastError: store?.lastError ?? null,
+        members: group,
+      };
+    },
+  };
+  return coordinator;
+}

@@ -1,0 +1,335 @@
+import {
+  errorSummary,
+  FreezeguardError,
+  type FreezeguardErrorCode,
+  type MaintenanceSource,
+  parseScheduledEventsDocument,
+  type ScheduledEventsDocument,
+  type SourceContext,
+  type SourceHealth,
+  type TimerHandle,
+} from '@freezeguard/core';
+import type { FleetRuntime } from './coordinator.js';
+import { vmKeys } from './options.js';
+import { CLAIM, PUBLISH_DOC, RESIGN } from './scripts.js';
+import type { FleetStore } from './store.js';
+
+/**
+ * - `starting`: the VM name is not known yet, or the first election has not answered;
+ * - `poller`: this member holds the VM's lease, runs the inner source and publishes;
+ * - `follower`: another member polls; this one reads what it publishes;
+ * - `solo`: Redis cannot be reached; this member polls on its own, as without a fleet.
+ */
+export type PollerRole = 'starting' | 'poller' | 'follower' | 'solo';
+
+/** The wrapped source and what the coordinator reads from it. */
+export interface SharedSource {
+  readonly source: MaintenanceSource;
+  readonly role: PollerRole;
+  /** The VM name this process resolved through the inner source, if it had to. */
+  readonly resolvedName: string | undefined;
+  /** Decide again now (Redis came back). */
+  poke(): void;
+}
+
+interface Message {
+  readonly t: 'doc' | 'err';
+  readonly by: string;
+  readonly n: number;
+  readonly document?: unknown;
+  readonly error?: { readonly code: string; readonly message: string };
+  readonly streak?: number;
+}
+
+/**
+ * Members on one VM elect one poller through a Redis lease; the poller runs `inner` and
+ * publishes each document and error (pub/sub, plus a key holding the latest for members
+ * that join or missed a message). The lease is renewed every `pollerRenewMs` and lapses
+ * after `pollerLeaseMs`, so a frozen or dead poller is replaced within a few seconds.
+ * Without Redis every member polls `inner` itself.
+ */
+export function createSharedSource(inner: MaintenanceSource, runtime: FleetRuntime): SharedSource {
+  const o = runtime.o;
+  let ctx: SourceContext | null = null;
+  let store: FleetStore | null = null;
+  let running = false;
+  let role: PollerRole = 'starting';
+  let innerRunning = false;
+  let tickTimer: TimerHandle | null = null;
+  let ticking = false;
+  let resolvedName: string | undefined;
+  let nameInflight: Promise<string | undefined> | null = null;
+  let nameFailures = 0;
+  let nameRetryAt = 0;
+  let docsName: string | null = null;
+  let unsubscribeDocs: (() => void) | null = null;
+  let published = 0;
+  const seen = new Map<string, number>();
+  const followed = {
+    lastSuccessAt: null as number | null,
+    lastErrorAt: null as number | null,
+    lastError: null as { code: string; message: string } | null,
+    consecutiveFailures: 0,
+  };
+
+  function currentName(): string | undefined {
+    return runtime.guardResourceName() ?? resolvedName;
+  }
+
+  function resolveOnce(): Promise<string | undefined> {
+    if (!nameInflight) {
+      nameInflight = inner.resolveResourceName().then(
+        (name) => {
+          nameInflight = null;
+          if (name) resolvedName = name;
+          return name;
+        },
+        (err: unknown) => {
+          nameInflight = null;
+          throw err;
+        },
+      );
+    }
+    return nameInflight;
+  }
+
+  // The election needs the VM name; ask the inner source once, retrying with backoff.
+  function requestName(): void {
+    if (nameInflight || !ctx || ctx.clock.monotonic() < nameRetryAt) return;
+    resolveOnce().then(
+      () => poke(),
+      (err: unknown) => {
+        nameFailures++;
+        nameRetryAt = (ctx?.clock.monotonic() ?? 0) + Math.min(30_000, 1000 * 2 ** nameFailures);
+        if (nameFailures === 1) {
+          ctx?.logger.warn(
+            { err: errorSummary(err) },
+            'freezeguard fleet: cannot read this VM name; the poller election waits for it',
+          );
+        }
+      },
+    );
+  }
+
+  const innerContext = (): SourceContext => {
+    const outer = ctx!;
+    return {
+      logger: outer.logger,
+      clock: outer.clock,
+      timers: outer.timers,
+      onDocument(document) {
+        if (!running || role === 'follower') return;
+        outer.onDocument(document);
+        if (role === 'poller') void publish({ t: 'doc', document });
+      },
+      onError(error, streak) {
+        if (!running || role === 'follower') return;
+        outer.onError(error, streak);
+        if (role === 'poller') void publish({ t: 'err', error: error.toJSON(), streak });
+      },
+      // Time references describe this process's clocks: they are not shared.
+      onTimeReference(sample) {
+        if (running && role !== 'follower') outer.onTimeReference?.(sample);
+      },
+    };
+  };
+
+  async function publish(body: Omit<Message, 'by' | 'n'>): Promise<void> {
+    const name = currentName();
+    if (!store || name === undefined) return;
+    const k = vmKeys(o.keyPrefix, name);
+    const payload = JSON.stringify({ ...body, by: o.memberId, n: ++published });
+    const result = await store.run<number>(
+      PUBLISH_DOC,
+      [k.poller, k.latest],
+      [o.memberId, payload, Math.max(10_000, 3 * o.pollerLeaseMs), k.channel],
+    );
+    // Fenced out: the lease lapsed (this process was frozen); step down at once.
+    if (result.ok && result.value === 0 && role === 'poller') poke();
+  }
+
+  function receive(raw: string): void {
+    if (!running || role !== 'follower' || !ctx) return;
+    let message: Message;
+    try {
+      message = JSON.parse(raw) as Message;
+    } catch {
+      return;
+    }
+    if (message.by === o.memberId || typeof message.n !== 'number') return;
+    if (message.n <= (seen.get(message.by) ?? 0)) return;
+    if (seen.size > 32) seen.clear();
+    seen.set(message.by, message.n);
+    const now = ctx.clock.now();
+    if (message.t === 'doc') {
+      let document: ScheduledEventsDocument;
+      try {
+        document = parseScheduledEventsDocument(message.document);
+      } catch (err) {
+        ctx.logger.debug({ err: errorSummary(err) }, 'freezeguard fleet: bad shared document');
+        return;
+      }
+      followed.lastSuccessAt = now;
+      followed.consecutiveFailures = 0;
+      ctx.onDocument(document);
+    } else if (message.t === 'err' && message.error) {
+      const error = new FreezeguardError(
+        message.error.code as FreezeguardErrorCode,
+        `${message.error.message} (read by ${message.by})`,
+      );
+      followed.lastErrorAt = now;
+      followed.lastError = { code: error.code, message: error.message };
+      followed.consecutiveFailures = message.streak ?? followed.consecutiveFailures + 1;
+      ctx.onError(error, followed.consecutiveFailures);
+    }
+  }
+
+  function follow(name: string): void {
+    if (docsName === name || !store) return;
+    unsubscribeDocs?.();
+    docsName = name;
+    unsubscribeDocs = store.subscribe(vmKeys(o.keyPrefix, name).channel, receive);
+  }
+
+  async function become(next: PollerRole, name: string, holder?: string): Promise<void> {
+    if (!ctx) return;
+    const previous = role;
+    role = next;
+    if (next === 'follower' && innerRunning) {
+      innerRunning = false;
+      await inner.stop().catch(() => {});
+    } else if (next !== 'follower' && !innerRunning) {
+      innerRunning = true;
+      try {
+        inner.start(innerContext());
+      } catch (err) {
+        ctx.logger.error({ err: errorSummary(err) }, 'freezeguard fleet: source failed to start');
+      }
+    }
+    if (previous === next) return;
+    if (next === 'poller') {
+      ctx.logger.info(
+        { resourceName: name, memberId: o.memberId },
+        'freezeguard fleet: this member polls the metadata service for its VM',
+      );
+    } else if (next === 'follower') {
+      ctx.logger.info(
+        { resourceName: name, poller: holder },
+        'freezeguard fleet: reading the metadata documents another member on this VM polls',
+      );
+    } else if (next === 'solo') {
+      ctx.logger.warn(
+        { resourceName: name },
+        'freezeguard fleet: Redis unavailable; polling the metadata service directly',
+      );
+    }
+  }
+
+  async function decide(): Promise<void> {
+    const name = currentName();
+    if (name === undefined || !store) {
+      requestName();
+      return;
+    }
+    follow(name);
+    const k = vmKeys(o.keyPrefix, name);
+    const claim = await store.run<[number, string]>(
+      CLAIM,
+      [k.poller],
+      [o.memberId, o.pollerLeaseMs],
+    );
+    if (!running) return;
+    if (!claim.ok) return become('solo', name);
+    if (claim.value[0] === 1) return become('poller', name);
+    await become('follower', name, claim.value[1]);
+    // Catch up on what pub/sub did not deliver (joined late, subscriber reconnecting).
+    const latest = await store.get(k.latest);
+    if (latest.ok && latest.value) receive(latest.value);
+  }
+
+  function schedule(ms: number): void {
+    if (!running || !ctx) return;
+    if (tickTimer !== null) ctx.timers.clearTimeout(tickTimer);
+    tickTimer = ctx.timers.setTimeout(() => {
+      tickTimer = null;
+      void tick();
+    }, ms);
+  }
+
+  async function tick(): Promise<void> {
+    if (!running) return;
+    if (ticking) return schedule(o.pollerRenewMs);
+    ticking = true;
+    try {
+      await decide();
+    } catch (err) {
+      ctx?.logger.warn({ err: errorSummary(err) }, 'freezeguard fleet: poller election failed');
+    } finally {
+      ticking = false;
+      schedule(o.pollerRenewMs);
+    }
+  }
+
+  function poke(): void {
+    if (running) schedule(0);
+  }
+
+  const source: MaintenanceSource = {
+    kind: `${inner.kind}+fleet`,
+    ...(inner.supportsApproval === undefined ? {} : { supportsApproval: inner.supportsApproval }),
+    start(context) {
+      if (running) return;
+      ctx = context;
+      running = true;
+      store = runtime.open(context.logger, context.timers);
+      schedule(0);
+    },
+    async stop() {
+      if (!running) return;
+      running = false;
+      if (tickTimer !== null) ctx?.timers.clearTimeout(tickTimer);
+      tickTimer = null;
+      unsubscribeDocs?.();
+      unsubscribeDocs = null;
+      docsName = null;
+      const name = currentName();
+      if (role === 'poller' && store && name !== undefined) {
+        // Hand over at once instead of after the lease lapses.
+        await store.run(RESIGN, [vmKeys(o.keyPrefix, name).poller], [o.memberId]);
+      }
+      role = 'starting';
+      innerRunning = false;
+      await inner.stop().catch(() => {});
+      store = null;
+      await runtime.release();
+    },
+    async resolveResourceName() {
+      return currentName() ?? (await resolveOnce());
+    },
+    approve(eventId) {
+      // Approvals are rare and must come from a member that decided to approve: always
+      // through this process's own inner source (one POST), whoever polls.
+      return inner.approve(eventId);
+    },
+    health(): SourceHealth {
+      const own = inner.health();
+      if (role !== 'follower') return own;
+      return {
+        ...followed,
+        lastError: followed.lastError ? { ...followed.lastError } : null,
+        requests: own.requests,
+      };
+    },
+  };
+
+  return {
+    source,
+    get role() {
+      return role;
+    },
+    get resolvedName() {
+      return resolvedName;
+    },
+    poke,
+  };
+}
