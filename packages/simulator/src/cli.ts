@@ -15,33 +15,214 @@ import { formatDrillReport, runDrill } from './drill.js';
 import { runScenario, SCENARIO_NAMES, type ScenarioName, scenarioSummary } from './scenarios.js';
 import { startSimulator } from './simulator.js';
 
+/** One flag of a command: its parseArgs type, default, and the line `--help` shows. */
+interface Flag {
+  readonly type: 'string' | 'boolean';
+  readonly default?: string | boolean;
+  /** Placeholder of the value, e.g. `<port>`; booleans have none. */
+  readonly value?: string;
+  readonly help: string;
+}
+
+/** A command's usage: adding a flag is one line in its `flags`. */
+interface CommandSpec {
+  readonly usage: string;
+  readonly summary: string;
+  readonly flags: Readonly<Record<string, Flag>>;
+  readonly positionals?: boolean;
+}
+
+const COMMANDS = {
+  simulate: {
+    usage: 'freezeguard simulate [options]',
+    summary: 'Run the IMDS Scheduled Events emulator and print what it serves.',
+    flags: {
+      port: {
+        type: 'string',
+        default: '0',
+        value: '<port>',
+        help: 'port to listen on (0: any free port)',
+      },
+      host: { type: 'string', default: '127.0.0.1', value: '<host>', help: 'address to listen on' },
+      resource: {
+        type: 'string',
+        default: 'vm-1',
+        value: '<name>',
+        help: "this VM's name in Resources",
+      },
+      scenario: {
+        type: 'string',
+        value: '<name>',
+        help: `play a scenario: ${SCENARIO_NAMES.join(', ')}`,
+      },
+      'time-scale': {
+        type: 'string',
+        default: '1',
+        value: '<factor>',
+        help: 'speed scenarios up (> 1) or down',
+      },
+    },
+  },
+  watch: {
+    usage: 'freezeguard watch [options]',
+    summary: 'Poll a real or emulated IMDS and print a live timeline of its events.',
+    flags: {
+      endpoint: {
+        type: 'string',
+        value: '<url>',
+        help: 'IMDS base URL (default: $FREEZEGUARD_IMDS_ENDPOINT or http://169.254.169.254)',
+      },
+      json: { type: 'boolean', default: false, help: 'one JSON object per document' },
+      once: { type: 'boolean', default: false, help: 'print the current document and exit' },
+      interval: { type: 'string', default: '1s', value: '<duration>', help: 'poll interval' },
+      'give-up-after': {
+        type: 'string',
+        default: '3',
+        value: '<n>',
+        help: 'exit 2 after n failures in a row before any success',
+      },
+    },
+  },
+  drill: {
+    usage: 'freezeguard drill [options] -- <command…>',
+    summary:
+      'Start the app with the emulator, schedule a Freeze, stop the app with SIGSTOP for the\n' +
+      'freeze, probe its health like a load balancer, print a timeline and a verdict.\n' +
+      'Exit code 0 only when the app drained before the freeze and was healthy within 5 s after.',
+    positionals: true,
+    flags: {
+      freeze: {
+        type: 'string',
+        default: '5s',
+        value: '<duration>',
+        help: 'how long the app is stopped',
+      },
+      notice: {
+        type: 'string',
+        default: '20s',
+        value: '<duration>',
+        help: 'time between announcing the Freeze and its NotBefore',
+      },
+      health: {
+        type: 'string',
+        value: '<url>',
+        help: 'readiness URL to probe (default: http://127.0.0.1:$PORT/health/ready)',
+      },
+      resource: {
+        type: 'string',
+        default: 'drill-vm',
+        value: '<name>',
+        help: "the app's VM name in Resources",
+      },
+      json: { type: 'boolean', default: false, help: 'print the report as JSON' },
+    },
+  },
+} satisfies Record<string, CommandSpec>;
+
+type CommandName = keyof typeof COMMANDS;
+
 const USAGE = `freezeguard — rehearse cloud VM maintenance without Azure
 
 Usage:
-  freezeguard simulate [--port 0] [--host 127.0.0.1] [--resource vm-1] [--scenario NAME] [--time-scale 1]
-      Run the IMDS Scheduled Events emulator and print what it serves.
-  freezeguard watch [--endpoint URL] [--json] [--once] [--interval 1s]
-      Poll a real or emulated IMDS and print a live timeline of its events.
-  freezeguard drill [--freeze 5s] [--notice 20s] [--health URL] [--resource drill-vm] [--json] -- <command…>
-      Start the app with the emulator, schedule a Freeze, stop the app with SIGSTOP for the
-      freeze, probe its health like a load balancer, print a timeline and a verdict.
-      Exit code 0 only when the app drained before the freeze and was healthy within 5 s after.
+${Object.values(COMMANDS as Record<string, CommandSpec>)
+  .map((c) => `  ${c.usage}\n      ${c.summary.replaceAll('\n', '\n      ')}`)
+  .join('\n')}
 
-Scenarios: ${SCENARIO_NAMES.join(', ')}
+Run \`freezeguard <command> --help\` for a command's options.
 Durations: 500ms, 5s, 2m, or a plain number of seconds.`;
 
-/** Parses `500ms`, `5s`, `2m` or a number of seconds into ms. */
-export function parseDuration(text: string, option: string): number {
+function commandHelp(name: CommandName): string {
+  const spec: CommandSpec = COMMANDS[name];
+  const rows = Object.entries(spec.flags).map(([flag, f]) => {
+    const left = `--${flag}${f.value ? ` ${f.value}` : ''}`;
+    const def = f.default === undefined || f.default === false ? '' : ` (default ${f.default})`;
+    return `  ${left.padEnd(26)} ${f.help}${def}`;
+  });
+  return `Usage: ${spec.usage}\n\n${spec.summary}\n\nOptions:\n${rows.join('\n')}\n  ${'--help, -h'.padEnd(26)} show this help`;
+}
+
+/** A mistake in the command line: exit 64 with one line naming the flag. */
+class UsageError extends Error {}
+
+/**
+ * Parses a command's flags from its table; `--help` prints the command's help and returns
+ * null. Unknown flags and missing values become a {@link UsageError} naming the flag.
+ */
+function parseCommand(name: CommandName, argv: string[]) {
+  const spec: CommandSpec = COMMANDS[name];
+  const options = Object.fromEntries(
+    Object.entries(spec.flags).map(([flag, f]) => [
+      flag,
+      f.default === undefined ? { type: f.type } : { type: f.type, default: f.default },
+    ]),
+  ) as Record<string, { type: 'string' | 'boolean'; short?: string; default?: string | boolean }>;
+  options.help = { type: 'boolean', short: 'h', default: false };
+  let parsed: ReturnType<typeof parseArgs>;
+  try {
+    parsed = parseArgs({ args: argv, options, allowPositionals: spec.positionals ?? false });
+  } catch (err) {
+    throw new UsageError(parseArgsMessage(err));
+  }
+  if (parsed.values.help) {
+    process.stdout.write(`${commandHelp(name)}\n`);
+    return null;
+  }
+  return {
+    values: parsed.values as Record<string, string | boolean | undefined>,
+    positionals: parsed.positionals,
+  };
+}
+
+/** node:util's parse errors, as one short line naming the flag. */
+function parseArgsMessage(err: unknown): string {
+  const { code, message } = err as { code?: string; message: string };
+  const flag = /'(-{1,2}[^' ]+)/.exec(message)?.[1] ?? '';
+  if (code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') return `unknown option ${flag}`;
+  if (code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE')
+    return /argument missing/.test(message) ? `${flag}: missing value` : `${flag}: takes no value`;
+  if (code === 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL')
+    return `unexpected argument ${JSON.stringify(/'([^']*)'/.exec(message)?.[1] ?? '')}`;
+  return message.split('\n')[0] ?? message;
+}
+
+const str = (v: string | boolean | undefined): string => (typeof v === 'string' ? v : '');
+
+/** Parses `500ms`, `5s`, `2m` or a number of seconds into ms; > 0 unless `allowZero`. */
+export function parseDuration(text: string, option: string, allowZero = false): number {
   const m = /^(\d+(?:\.\d+)?)(ms|s|m)?$/.exec(text.trim());
   if (!m)
     throw new UsageError(
       `--${option}: not a duration: ${JSON.stringify(text)} (try 5s, 500ms, 2m)`,
     );
   const n = Number(m[1]);
-  return Math.round(m[2] === 'ms' ? n : m[2] === 'm' ? n * 60_000 : n * 1000);
+  const ms = Math.round(m[2] === 'ms' ? n : m[2] === 'm' ? n * 60_000 : n * 1000);
+  if (ms <= 0 && !allowZero)
+    throw new UsageError(`--${option}: must be longer than 0 (got ${JSON.stringify(text)})`);
+  return ms;
 }
 
-class UsageError extends Error {}
+function parseInteger(text: string, option: string, min: number, max: number): number {
+  const n = /^\d+$/.test(text.trim()) ? Number(text) : Number.NaN;
+  if (!(n >= min && n <= max))
+    throw new UsageError(
+      `--${option}: must be an integer from ${min} to ${max} (got ${JSON.stringify(text)})`,
+    );
+  return n;
+}
+
+function parseUrl(text: string, option: string): string {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    throw new UsageError(
+      `--${option}: not a URL: ${JSON.stringify(text)} (try http://127.0.0.1:8080)`,
+    );
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:')
+    throw new UsageError(`--${option}: must be an http(s) URL (got ${JSON.stringify(text)})`);
+  return text.replace(/\/+$/, '');
+}
 
 function version(): string {
   const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
@@ -51,28 +232,24 @@ function version(): string {
 }
 
 async function simulate(argv: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      port: { type: 'string', default: '0' },
-      host: { type: 'string', default: '127.0.0.1' },
-      resource: { type: 'string', default: 'vm-1' },
-      scenario: { type: 'string' },
-      'time-scale': { type: 'string', default: '1' },
-    },
-  });
+  const parsed = parseCommand('simulate', argv);
+  if (!parsed) return 0;
+  const { values } = parsed;
   const timeScale = Number(values['time-scale']);
-  if (!(timeScale > 0)) throw new UsageError('--time-scale must be a number > 0');
-  if (values.scenario && !SCENARIO_NAMES.includes(values.scenario as ScenarioName)) {
+  if (!(timeScale > 0))
     throw new UsageError(
-      `--scenario: unknown ${JSON.stringify(values.scenario)}; known: ${SCENARIO_NAMES.join(', ')}`,
+      `--time-scale: must be a number > 0 (got ${JSON.stringify(values['time-scale'])})`,
+    );
+  const scenario = str(values.scenario);
+  if (values.scenario !== undefined && !SCENARIO_NAMES.includes(scenario as ScenarioName)) {
+    throw new UsageError(
+      `--scenario: unknown ${JSON.stringify(scenario)} (known: ${SCENARIO_NAMES.join(', ')})`,
     );
   }
-  const sim = await startSimulator({
-    port: Number(values.port),
-    host: values.host,
-    resourceName: values.resource,
-  });
+  const port = parseInteger(str(values.port), 'port', 0, 65_535);
+  const resource = str(values.resource);
+  if (resource === '') throw new UsageError('--resource: must not be empty');
+  const sim = await startSimulator({ port, host: str(values.host), resourceName: resource });
   const log = (line: string) => process.stdout.write(`${new Date().toISOString()}  ${line}\n`);
   log(`IMDS Scheduled Events emulator at ${sim.url}`);
   log(
@@ -91,8 +268,8 @@ async function simulate(argv: string[]): Promise<number> {
     log(`document incarnation ${sim.incarnation}: ${JSON.stringify(sim.document().Events)}`),
   );
   sim.on('approved', (a) => log(`StartRequests for ${a.eventId}`));
-  if (values.scenario) {
-    const name = values.scenario as ScenarioName;
+  if (scenario) {
+    const name = scenario as ScenarioName;
     log(`scenario ${name}: ${scenarioSummary(name)} (time scale ${timeScale})`);
     runScenario(sim, name, { timeScale });
   }
@@ -113,20 +290,24 @@ function describeEvent(ev: ScheduledEvent): string {
   return `${ev.EventType} ${ev.EventId} ${ev.EventStatus} ${when}${duration} Resources [${ev.Resources.join(', ')}]${ev.Description ? ` — ${ev.Description}` : ''}`;
 }
 
+/** The document as IMDS sent it: the parsed `notBefore` (epoch ms) is ours, not Azure's. */
+function wireDocument(doc: ScheduledEventsDocument): unknown {
+  return {
+    DocumentIncarnation: doc.DocumentIncarnation,
+    Events: doc.Events.map(({ notBefore: _parsed, ...wire }) => wire),
+  };
+}
+
 async function watch(argv: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      endpoint: { type: 'string' },
-      json: { type: 'boolean', default: false },
-      once: { type: 'boolean', default: false },
-      interval: { type: 'string', default: '1s' },
-      'give-up-after': { type: 'string', default: '3' },
-    },
-  });
-  const endpoint = values.endpoint ?? defaultImdsEndpoint();
-  const pollIntervalMs = parseDuration(values.interval, 'interval');
-  const giveUpAfter = Number(values['give-up-after']);
+  const parsed = parseCommand('watch', argv);
+  if (!parsed) return 0;
+  const { values } = parsed;
+  const endpoint =
+    values.endpoint === undefined
+      ? defaultImdsEndpoint()
+      : parseUrl(str(values.endpoint), 'endpoint');
+  const pollIntervalMs = parseDuration(str(values.interval), 'interval');
+  const giveUpAfter = parseInteger(str(values['give-up-after']), 'give-up-after', 1, 1_000_000);
   const source = azureScheduledEvents({
     endpoint,
     pollIntervalMs,
@@ -145,7 +326,8 @@ async function watch(argv: string[]): Promise<number> {
       void source.stop().then(() => resolve(code));
     };
     process.once('SIGINT', () => finish(0));
-    if (!values.json) out(`watching ${endpoint} (Ctrl-C to stop)`);
+    if (!values.json)
+      out(values.once ? `reading ${endpoint} once` : `watching ${endpoint} (Ctrl-C to stop)`);
     source.start({
       logger: silentLogger,
       clock: systemClock,
@@ -155,7 +337,7 @@ async function watch(argv: string[]): Promise<number> {
         if (doc.DocumentIncarnation !== incarnation) {
           incarnation = doc.DocumentIncarnation;
           const at = new Date().toISOString();
-          if (values.json) out(JSON.stringify({ at, document: doc }));
+          if (values.json) out(JSON.stringify({ at, document: wireDocument(doc) }));
           else {
             out(`${at}  incarnation ${doc.DocumentIncarnation}, ${doc.Events.length} event(s)`);
             const next = new Map(doc.Events.map((e) => [e.EventId, e]));
@@ -192,21 +374,15 @@ async function watch(argv: string[]): Promise<number> {
 }
 
 async function drill(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: {
-      freeze: { type: 'string', default: '5s' },
-      notice: { type: 'string', default: '20s' },
-      health: { type: 'string' },
-      resource: { type: 'string', default: 'drill-vm' },
-      json: { type: 'boolean', default: false },
-    },
-  });
+  const parsed = parseCommand('drill', argv);
+  if (!parsed) return 0;
+  const { values, positionals } = parsed;
+  const freezeMs = parseDuration(str(values.freeze), 'freeze');
+  const noticeMs = parseDuration(str(values.notice), 'notice');
+  const healthUrl =
+    values.health === undefined ? undefined : parseUrl(str(values.health), 'health');
   if (positionals.length === 0)
-    throw new UsageError('drill: give the command that starts your app after --');
-  const freezeMs = parseDuration(values.freeze, 'freeze');
-  const noticeMs = parseDuration(values.notice, 'notice');
+    throw new UsageError('missing the command that starts your app, after --');
   const controller = new AbortController();
   const onSignal = () => controller.abort(new Error('interrupted'));
   process.once('SIGINT', onSignal);
@@ -218,8 +394,8 @@ async function drill(argv: string[]): Promise<number> {
       command: positionals,
       freezeMs,
       noticeMs,
-      ...(values.health ? { healthUrl: values.health } : {}),
-      resourceName: values.resource,
+      ...(healthUrl ? { healthUrl } : {}),
+      resourceName: str(values.resource),
       onProgress: progress,
       signal: controller.signal,
     });
@@ -241,6 +417,8 @@ async function drill(argv: string[]): Promise<number> {
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
+  const where =
+    command !== undefined && command in COMMANDS ? `freezeguard ${command}` : 'freezeguard';
   try {
     switch (command) {
       case 'simulate':
@@ -257,17 +435,19 @@ async function main(argv: string[]): Promise<number> {
       case '--help':
       case '-h':
       case 'help':
+        if (command === undefined) {
+          process.stderr.write(`${USAGE}\n`);
+          return 64;
+        }
         process.stdout.write(`${USAGE}\n`);
-        return command === undefined ? 1 : 0;
+        return 0;
       default:
         throw new UsageError(`unknown command ${JSON.stringify(command)}`);
     }
   } catch (err) {
-    if (
-      err instanceof UsageError ||
-      (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')
-    ) {
-      process.stderr.write(`freezeguard: ${(err as Error).message}\n\n${USAGE}\n`);
+    if (err instanceof UsageError) {
+      const help = where === 'freezeguard' ? 'freezeguard --help' : `${where} --help`;
+      process.stderr.write(`${where}: ${err.message}; see ${help}\n`);
       return 64;
     }
     throw err;

@@ -282,12 +282,12 @@ export function azureScheduledEvents(
       // One warning per failure streak; the rest at debug so a long outage does not flood logs.
       if (health.consecutiveFailures === 1) {
         logger.warn(
-          { err: error.toJSON() },
+          { err: error },
           'freezeguard: reading IMDS Scheduled Events failed, retrying with backoff',
         );
       } else {
         logger.debug(
-          { err: error.toJSON(), streak: health.consecutiveFailures },
+          { err: error, streak: health.consecutiveFailures },
           'freezeguard: IMDS still failing',
         );
       }
