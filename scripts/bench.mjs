@@ -149,27 +149,61 @@ async function overhead() {
     }
     for (const name of Object.keys(variants)) await waitFor(`http://127.0.0.1:${ports[name]}/`);
     const results = { bare: [], control: [], guarded: [], metrics: [] };
+    const cpu = { bare: [], control: [], guarded: [], metrics: [] };
     const ratios = { guarded: [], control: [], metrics: [] };
+    const cpuRatios = { guarded: [], control: [], metrics: [] };
     const rounds = quick ? 4 : 15;
+    const seconds = 2;
     // Short rotating rounds: the ratio within each round cancels the drift of a shared
-    // machine, and a second bare server measured the same way shows the noise floor.
+    // machine, and a second bare server measured the same way shows the noise floor. CPU
+    // per request is the server process's own user+system time (from /proc) over the
+    // requests it served in the round: what the adapter costs, whatever the client does.
     for (let r = 0; r < rounds; r++) {
       const order = ['bare', 'control', 'guarded', 'metrics'];
       for (let k = 0; k < r % 4; k++) order.push(order.shift());
       const sample = {};
+      const cpuSample = {};
       for (const name of order) {
-        sample[name] = await requestsPerSecond(`http://127.0.0.1:${ports[name]}/`, 2, autocannon);
+        const before = procStats(servers[name].proc.pid).cpuSeconds;
+        sample[name] = await requestsPerSecond(
+          `http://127.0.0.1:${ports[name]}/`,
+          seconds,
+          autocannon,
+        );
+        const used = procStats(servers[name].proc.pid).cpuSeconds - before;
+        cpuSample[name] = (used * 1e6) / (sample[name] * seconds);
         results[name].push(sample[name]);
+        cpu[name].push(cpuSample[name]);
       }
       ratios.guarded.push(sample.guarded / sample.bare);
       ratios.control.push(sample.control / sample.bare);
       ratios.metrics.push(sample.metrics / sample.guarded);
+      cpuRatios.guarded.push(cpuSample.guarded / cpuSample.bare);
+      cpuRatios.control.push(cpuSample.control / cpuSample.bare);
+      cpuRatios.metrics.push(cpuSample.metrics / cpuSample.guarded);
     }
     for (const server of Object.values(servers)) await server.stop();
     const ratio = median(ratios.guarded);
+    const tool = onPathWrk ? 'wrk' : 'autocannon';
     row(
       fw,
-      `req/s bare / guarded (medians of ${rounds} rotating 2 s rounds, ${onPathWrk ? 'wrk' : 'autocannon'})`,
+      `CPU µs per request of the server, bare / guarded (medians of ${rounds} rotating ${seconds} s rounds, ${tool})`,
+      `${round(median(cpu.bare))} / ${round(median(cpu.guarded))}`,
+    );
+    row(
+      fw,
+      'CPU per request noise floor: a second bare server / bare (median of round ratios)',
+      round(median(cpuRatios.control), 3),
+    );
+    row(
+      fw,
+      'CPU per request guarded / bare (median of round ratios)',
+      round(median(cpuRatios.guarded), 3),
+      '≤ 1.03',
+    );
+    row(
+      fw,
+      `req/s bare / guarded (medians of ${rounds} rotating ${seconds} s rounds, ${tool})`,
       `${Math.round(median(results.bare))} / ${Math.round(median(results.guarded))}`,
     );
     row(

@@ -5,8 +5,8 @@
 import { createServer } from 'node:http';
 import { guardWorker } from '@freezeguard/bullmq';
 import { createConsoleLogger, createGuard } from '@freezeguard/core';
-import { prometheusMetrics } from '@freezeguard/metrics';
 import { redisFleetFromEnv } from '@freezeguard/fleet';
+import { prometheusMetrics } from '@freezeguard/metrics';
 import { Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 

@@ -2,8 +2,8 @@
 // with health always 200 and no guard: the unguarded twin used for comparisons.
 import { createConsoleLogger, createGuard } from '@freezeguard/core';
 import { guardExpress } from '@freezeguard/express';
-import { prometheusMetrics } from '@freezeguard/metrics';
 import { redisFleetFromEnv } from '@freezeguard/fleet';
+import { prometheusMetrics } from '@freezeguard/metrics';
 import express from 'express';
 
 const port = Number(process.env.PORT ?? 3000);

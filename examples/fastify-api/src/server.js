@@ -1,8 +1,8 @@
 // The same small JSON API on Fastify 5. FREEZEGUARD_DISABLED=1 runs it unguarded.
 import { createGuard } from '@freezeguard/core';
 import freezeguard from '@freezeguard/fastify';
-import { prometheusMetrics } from '@freezeguard/metrics';
 import { redisFleetFromEnv } from '@freezeguard/fleet';
+import { prometheusMetrics } from '@freezeguard/metrics';
 import Fastify from 'fastify';
 
 const port = Number(process.env.PORT ?? 3000);

@@ -4,8 +4,8 @@
 import { createWriteStream } from 'node:fs';
 import { createServer } from 'node:http';
 import { createConsoleLogger, createGuard, createHttpGuard } from '@freezeguard/core';
-import { prometheusMetrics } from '@freezeguard/metrics';
 import { redisFleetFromEnv } from '@freezeguard/fleet';
+import { prometheusMetrics } from '@freezeguard/metrics';
 import { guardResponseStreams, guardWritable } from '@freezeguard/streams';
 
 const env = process.env;

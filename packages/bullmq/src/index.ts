@@ -5,21 +5,24 @@
  * @example
  * ```ts
  * import { guardWorker } from '@freezeguard/bullmq';
- * const off = guardWorker(guard, worker);
+ * const handle = guardWorker(guard, worker);
  * ```
  *
  * @module
  */
 import {
+  type AdapterHandle,
   assertGuard,
   assertOption,
   awaitClockSync,
-  errorSummary,
+  FreezeguardError,
   type Guard,
   type Participant,
   type PrepareContext,
   type ResumeContext,
+  registerParticipant,
   sleep,
+  toError,
   withDefaults,
   withTimeout,
 } from '@freezeguard/core';
@@ -29,6 +32,11 @@ import type { Job, Worker } from 'bullmq';
 export interface GuardWorkerOptions {
   /** Deadline of the prepare step: how long to wait for active jobs. Default 20 000 ms. */
   readonly pauseTimeoutMs?: number;
+  /**
+   * Deadline of the resume step (clock sync, connection check, `worker.resume()`).
+   * Default: the guard's `resumeTimeoutMs`. Keep it above `clockSyncTimeoutMs`.
+   */
+  readonly resumeTimeoutMs?: number;
   /** Locks of jobs still running are extended to the freeze length plus this. Default 30 000 ms. */
   readonly lockMarginMs?: number;
   /** Resume once the local clock is within this of Redis `TIME`. Default 500 ms. */
@@ -41,15 +49,17 @@ export interface GuardWorkerOptions {
   readonly name?: string;
 }
 
-/** The registered participant; call it to unregister. */
-export type GuardedWorker = (() => void) & Participant;
-
-/** The few ioredis commands used here. */
-interface RedisLike {
-  time(): Promise<[string, string] | (string | number)[]>;
-  ping(): Promise<string>;
+/**
+ * The Redis client BullMQ gives us: an ioredis instance in bullmq 5; in bullmq 6 its own
+ * client interface (over ioredis, node-redis, Valkey GLIDE or Bun's client), which has
+ * no `time()`/`ping()` but runs Lua scripts through `defineCommand`/`runCommand`.
+ */
+interface BullClient {
+  defineCommand?(name: string, definition: { numberOfKeys: number; lua: string }): void;
+  runCommand?(name: string, args: unknown[]): Promise<unknown>;
+  time?(): Promise<unknown>;
+  ping?(): Promise<unknown>;
   disconnect(reconnect?: boolean): void;
-  status?: string;
 }
 
 const DEFAULTS = {
@@ -63,30 +73,62 @@ const DEFAULTS = {
 const UNKNOWN_FREEZE_MS = 30_000;
 /** Locks are re-extended this often while protected, in case a renewal shortened them. */
 const REEXTEND_MS = 1000;
+/** Marks a worker some guard already guards (a symbol shared by every copy of this package). */
+const GUARDED = Symbol.for('@freezeguard/bullmq.guarded');
+
+/** A backend with no Redis client (BullMQ's PostgreSQL backend): nothing to check. */
+class NoRedisClient extends Error {}
 
 /**
- * The worker's main Redis client, in bullmq 5 (`worker.client`) and 6
- * (`worker.getBackend().client`).
+ * The main Redis client of a BullMQ Worker/Queue/QueueEvents: `getBackend().client` in
+ * bullmq 6, `.client` in bullmq 5.
  */
-async function clientOf(holder: object): Promise<RedisLike> {
-  const w = holder as unknown as {
-    getBackend?: () => { client: Promise<RedisLike> };
-    client?: Promise<RedisLike>;
+async function clientOf(holder: object): Promise<BullClient> {
+  const h = holder as {
+    getBackend?: () => { client?: Promise<BullClient> } | undefined;
+    client?: Promise<BullClient>;
   };
-  const client = typeof w.getBackend === 'function' ? w.getBackend().client : w.client;
-  if (!client) throw new Error('cannot reach the worker Redis client');
+  const client = typeof h.getBackend === 'function' ? h.getBackend()?.client : h.client;
+  if (!client) throw new NoRedisClient('this BullMQ backend has no Redis client');
   return client;
 }
 
+const TIME_SCRIPT = 'freezeguardTime';
+const PING_SCRIPT = 'freezeguardPing';
+const scriptsDefined = new WeakSet<object>();
+
+/**
+ * Runs `TIME` or `PING` through whatever client BullMQ uses: the command itself where the
+ * client has it (ioredis), else a one-line Lua script through BullMQ's own `runCommand`
+ * (its node-redis, GLIDE and Bun adapters have no `time()`/`ping()`).
+ */
+async function command(client: BullClient, which: 'time' | 'ping'): Promise<unknown> {
+  const native = client[which];
+  if (typeof native === 'function') return native.call(client);
+  if (typeof client.runCommand !== 'function' || typeof client.defineCommand !== 'function')
+    throw new Error(`the BullMQ Redis client offers neither ${which}() nor runCommand()`);
+  if (!scriptsDefined.has(client)) {
+    client.defineCommand(TIME_SCRIPT, { numberOfKeys: 0, lua: "return redis.call('TIME')" });
+    client.defineCommand(PING_SCRIPT, { numberOfKeys: 0, lua: "return redis.call('PING')" });
+    scriptsDefined.add(client);
+  }
+  return client.runCommand(which === 'time' ? TIME_SCRIPT : PING_SCRIPT, []);
+}
+
 /** Reads Redis `TIME` as epoch ms: the reference clock of every worker sharing it. */
-async function redisTime(worker: Worker): Promise<number> {
-  const [seconds, micros] = await (await clientOf(worker)).time();
-  return Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
+async function redisTime(holder: object): Promise<number> {
+  const reply = await command(await clientOf(holder), 'time');
+  if (!Array.isArray(reply) || reply.length < 2)
+    throw new Error(`unexpected TIME reply ${JSON.stringify(reply)}`);
+  const ms = Number(String(reply[0])) * 1000 + Math.floor(Number(String(reply[1])) / 1000);
+  if (!Number.isFinite(ms)) throw new Error(`unexpected TIME reply ${JSON.stringify(reply)}`);
+  return ms;
 }
 
 /**
  * PINGs a BullMQ object's Redis connection; a silent one (half-open after a long freeze)
- * is told to reconnect, until it answers or the resume deadline is near.
+ * is told to reconnect, until it answers or the resume deadline is near. True when it
+ * answered (or the backend has no Redis connection to check).
  */
 async function ensureConnection(
   guard: Guard,
@@ -108,11 +150,12 @@ async function ensureConnection(
         pingTimeoutMs,
         'getting the client',
       );
-      await withTimeout(guard.timers, client.ping(), pingTimeoutMs, 'PING');
+      await withTimeout(guard.timers, command(client, 'ping'), pingTimeoutMs, 'PING');
       return true;
     } catch (err) {
+      if (err instanceof NoRedisClient) return true;
       logger.warn(
-        { queue: label, attempt, err: errorSummary(err) },
+        { queue: label, attempt, err: toError(err) },
         'freezeguard: Redis did not answer PING; reconnecting',
       );
       try {
@@ -137,22 +180,24 @@ export interface GuardConnectionsOptions {
 }
 
 /**
- * Checks the Redis connections of `Queue`s and `QueueEvents` the process uses after a
- * freeze, reconnecting any that went stale, as a `work`-phase participant (workers get the
- * same check from {@link guardWorker}). Returns a function that unregisters it.
+ * Checks the Redis connections of `Queue`s (and other non-blocking BullMQ objects) the
+ * process uses after a freeze, reconnecting any that went stale; `QueueEvents` may be
+ * listed too (their blocking read is left to reconnect by itself), as a `work`-phase participant (workers get the
+ * same check from {@link guardWorker}). A connection still silent at the resume deadline
+ * makes the resume fail (reported in `guard.status()`). Returns the adapter handle.
  *
  * @example
  * ```ts
  * const queue = new Queue('emails', { connection });
  * const events = new QueueEvents('emails', { connection });
- * const off = guardConnections(guard, [queue, events]);
+ * const handle = guardConnections(guard, [queue, events]);
  * ```
  */
 export function guardConnections(
   guard: Guard,
   holders: readonly object[],
   options: GuardConnectionsOptions = {},
-): () => void {
+): AdapterHandle {
   assertGuard(guard);
   assertOption(
     Array.isArray(holders),
@@ -162,15 +207,28 @@ export function guardConnections(
   );
   const pingTimeoutMs = options.pingTimeoutMs ?? DEFAULTS.pingTimeoutMs;
   assertOption(pingTimeoutMs > 0, 'pingTimeoutMs', 'must be > 0', pingTimeoutMs);
-  return guard.use({
+  const label = (h: object) => (h as { name?: string }).name ?? 'queue';
+  // A QueueEvents connection sits in XREAD BLOCK (up to `blockingTimeout`, 10 s): a PING
+  // queues behind it and would time out on a healthy connection, so it is not pinged; the
+  // blocking read itself fails and reconnects on a dead one.
+  const blocking = (h: object) =>
+    typeof (h as { opts?: { blockingTimeout?: unknown } }).opts?.blockingTimeout === 'number';
+  return registerParticipant(guard, {
     name: options.name ?? 'bullmq-connections',
     phase: 'work',
-    resume: async (ctx) => {
-      await Promise.all(
+    resume: async (ctx: ResumeContext) => {
+      const answered = await Promise.all(
         holders.map((h) =>
-          ensureConnection(guard, h, ctx, pingTimeoutMs, (h as { name?: string }).name ?? 'queue'),
+          blocking(h) ? true : ensureConnection(guard, h, ctx, pingTimeoutMs, label(h)),
         ),
       );
+      const silent = holders.filter((_, i) => !answered[i]).map(label);
+      if (silent.length > 0)
+        throw new FreezeguardError(
+          'ERR_PARTICIPANT_FAILED',
+          `Redis did not answer PING before the resume deadline for ${silent.join(', ')}`,
+          { details: { queues: silent } },
+        );
     },
   });
 }
@@ -184,7 +242,9 @@ export function guardConnections(
  * the worker's own lock renewals use that duration until resume, so another worker's
  * stalled check cannot take them while we are frozen. Resume: wait for the local clock
  * to agree with Redis `TIME`, check the connection (reconnect a stale one), then
- * `worker.resume()` — unless the worker was already paused by you before the event.
+ * `worker.resume()` — unless the worker was already paused by you before the event. A
+ * degraded resume (clock still off, Redis silent) still resumes the worker, and is
+ * reported as an error of the participant. One guard per worker: a second call throws.
  *
  * @example
  * ```ts
@@ -194,16 +254,16 @@ export function guardConnections(
  *
  * const guard = createGuard();
  * const worker = new Worker('emails', processor, { connection });
- * const off = guardWorker(guard, worker, { pauseTimeoutMs: 20_000 });
+ * const handle = guardWorker(guard, worker, { pauseTimeoutMs: 20_000 });
  * await guard.start();
- * // later: off();
+ * // later: handle.close();
  * ```
  */
 export function guardWorker(
   guard: Guard,
   worker: Worker,
   options: GuardWorkerOptions = {},
-): GuardedWorker {
+): AdapterHandle {
   assertGuard(guard);
   assertOption(
     worker &&
@@ -214,10 +274,24 @@ export function guardWorker(
     'must be a BullMQ Worker',
     worker,
   );
+  const marks = worker as unknown as Record<symbol, boolean | undefined>;
+  assertOption(
+    !marks[GUARDED],
+    'worker',
+    'is already guarded (guardWorker was called twice for it; close() the first handle first)',
+    worker,
+  );
   const o = withDefaults(DEFAULTS, options);
   for (const key of Object.keys(DEFAULTS) as (keyof typeof DEFAULTS)[]) {
     assertOption(Number.isFinite(o[key]) && o[key] >= 0, key, 'must be a number ≥ 0', o[key]);
   }
+  if (options.resumeTimeoutMs !== undefined)
+    assertOption(
+      Number.isFinite(options.resumeTimeoutMs) && options.resumeTimeoutMs > 0,
+      'resumeTimeoutMs',
+      'must be a number > 0',
+      options.resumeTimeoutMs,
+    );
   const logger = () => guard.logger;
   const queue = (worker as unknown as { name?: string }).name ?? 'queue';
 
@@ -249,7 +323,7 @@ export function guardWorker(
           await job.extendLock(job.token, durationMs);
         } catch (err) {
           logger().warn(
-            { jobId: job.id, err: errorSummary(err) },
+            { queue, jobId: job.id, err: toError(err) },
             'freezeguard: extending a BullMQ job lock failed; retrying',
           );
         }
@@ -290,7 +364,7 @@ export function guardWorker(
       const paused = worker.pause().then(
         () => true,
         (err: unknown) => {
-          logger().warn({ queue, err: errorSummary(err) }, 'freezeguard: worker.pause() failed');
+          logger().warn({ queue, err: toError(err) }, 'freezeguard: worker.pause() failed');
           return false;
         },
       );
@@ -317,55 +391,72 @@ export function guardWorker(
     }
   }
 
-  async function resume(ctx: ResumeContext): Promise<void> {
-    unprotect();
-    const sync = await awaitClockSync({
+  const syncClock = (ctx: ResumeContext, timeoutMs: number) =>
+    awaitClockSync({
       reference: () => redisTime(worker),
       toleranceMs: o.clockToleranceMs,
-      timeoutMs: o.clockSyncTimeoutMs,
+      timeoutMs,
       clock: guard.clock,
       timers: guard.timers,
       signal: ctx.signal,
     });
-    if (sync.inSync)
+
+  async function resume(ctx: ResumeContext): Promise<void> {
+    unprotect();
+    // BullMQ's PostgreSQL backend has no Redis: no TIME to agree with, no PING to send.
+    const redis = await clientOf(worker).then(
+      () => true,
+      (err: unknown) => !(err instanceof NoRedisClient),
+    );
+    let sync = redis ? await syncClock(ctx, o.clockSyncTimeoutMs) : null;
+    const connected = redis
+      ? await ensureConnection(guard, worker, ctx, o.pingTimeoutMs, queue)
+      : true;
+    // Redis may have been unreachable for the first sync and back now: measure again.
+    if (sync && !sync.inSync && connected) {
+      const left = ctx.deadline - guard.clock.now() - o.pingTimeoutMs;
+      if (left > 0) sync = await syncClock(ctx, Math.min(o.clockSyncTimeoutMs, left));
+    }
+    if (sync?.inSync)
       logger().debug({ queue, skewMs: sync.skewMs }, 'freezeguard: clock agrees with Redis');
-    else
-      logger().warn(
-        { queue, skewMs: sync.skewMs, err: sync.error?.message },
-        'freezeguard: clock still disagrees with Redis TIME; resuming anyway',
-      );
-    await ensureConnection(guard, worker, ctx, o.pingTimeoutMs, queue);
     if (pausedByUs) {
       pausedByUs = false;
       await Promise.resolve(worker.resume());
       logger().info({ queue, pausedMs: ctx.pausedMs }, 'freezeguard: worker resumed');
     }
+    // Degraded, but a paused worker helps nobody: it was resumed above; the guard reports this.
+    if (!connected)
+      throw new FreezeguardError(
+        'ERR_PARTICIPANT_FAILED',
+        `${queue}: Redis did not answer PING before the resume deadline; the worker was resumed anyway`,
+        { details: { queue } },
+      );
+    if (sync && !sync.inSync)
+      throw new FreezeguardError(
+        'ERR_CLOCK_SYNC',
+        `${queue}: the local clock still disagrees with Redis TIME (skew ${Math.round(sync.skewMs)} ms); the worker was resumed anyway`,
+        { cause: sync.error, details: { queue, skewMs: sync.skewMs } },
+      );
   }
 
   const participant: Participant = {
     name: options.name ?? `bullmq:${queue}`,
     phase: 'work',
-    timeoutMs: o.pauseTimeoutMs,
+    prepareTimeoutMs: o.pauseTimeoutMs,
+    ...(options.resumeTimeoutMs === undefined ? {} : { resumeTimeoutMs: options.resumeTimeoutMs }),
     prepare,
     resume,
   };
-  const unregister = guard.use(participant);
-  const onClosed = () => off();
-  worker.once('closed', onClosed);
-  function off(): void {
-    unregister();
+  const onClosed = () => handle.close();
+  marks[GUARDED] = true;
+  const handle = registerParticipant(guard, participant, () => {
     unprotect();
     worker.off('active', onActive);
     worker.off('completed', onDone);
     worker.off('failed', onDone);
     worker.off('closed', onClosed);
-  }
-  // A function's own `name` is read-only: define the participant fields instead of assigning.
-  return Object.defineProperties(off, {
-    name: { value: participant.name },
-    phase: { value: participant.phase, enumerable: true },
-    timeoutMs: { value: participant.timeoutMs, enumerable: true },
-    prepare: { value: prepare, enumerable: true },
-    resume: { value: resume, enumerable: true },
-  }) as GuardedWorker;
+    marks[GUARDED] = undefined;
+  });
+  worker.once('closed', onClosed);
+  return handle;
 }

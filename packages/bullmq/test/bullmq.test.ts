@@ -69,8 +69,9 @@ describe.each([
       logger: silentLogger,
     });
     cleanups.push(() => guard.stop());
-    const participant = guardWorker(guard, worker, { pauseTimeoutMs: 3000 });
-    expect(participant.phase).toBe('work');
+    const handle = guardWorker(guard, worker, { pauseTimeoutMs: 3000 });
+    expect(handle.participant).toMatchObject({ phase: 'work', prepareTimeoutMs: 3000 });
+    expect(handle.participant.resumeTimeoutMs).toBeUndefined();
     await guard.start();
     await until(
       async () => Object.keys(await execCounts(name)).length >= 60,
@@ -167,6 +168,20 @@ describe('guardWorker: clock behind Redis', () => {
     expect(() => guardWorker(guard, {} as never)).toThrow(/`worker`/);
     const worker = { pause() {}, resume() {}, on() {} } as never;
     expect(() => guardWorker(guard, worker, { lockMarginMs: -1 })).toThrow(/`lockMarginMs`/);
+    expect(() => guardWorker(guard, worker, { resumeTimeoutMs: 0 })).toThrow(/`resumeTimeoutMs`/);
+  });
+
+  it('rejects a second guardWorker on one worker until the first handle is closed', () => {
+    const guard = createGuard({ source: new MemorySource(), resourceName: 'vm-1' });
+    const other = createGuard({ source: new MemorySource(), resourceName: 'vm-1' });
+    const worker = { name: 'q', pause() {}, resume() {}, on() {}, off() {}, once() {} } as never;
+    const first = guardWorker(guard, worker);
+    expect(() => guardWorker(guard, worker)).toThrow(/`worker`.*already guarded/);
+    expect(() => guardWorker(other, worker)).toThrow(/already guarded/);
+    first.close();
+    const again = guardWorker(other, worker, { resumeTimeoutMs: 45_000 });
+    expect(again.participant).toMatchObject({ prepareTimeoutMs: 20_000, resumeTimeoutMs: 45_000 });
+    again.close();
   });
 });
 

@@ -1,6 +1,6 @@
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { assertOption, errorSummary, withDefaults } from './errors.js';
-import { assertGuard, type Guard, type PrepareContext } from './guard/guard.js';
+import { assertGuard, type Guard, type Participant, type PrepareContext } from './guard/guard.js';
 import type { Logger } from './logger.js';
 import { sleep } from './time/clock.js';
 
@@ -70,6 +70,8 @@ export interface HttpGuard {
   probe(kind: 'ready' | 'live'): Promise<ProbeResponse>;
   /** The server whose idle keep-alive connections are closed at the end of prepare. */
   attachServer(server: Server): void;
+  /** The `traffic` participant registered with the guard. */
+  readonly participant: Participant;
   /** Unregisters the participant. Idempotent. */
   close(): void;
 }
@@ -213,7 +215,8 @@ export function createHttpGuard(guard: Guard, options: HttpGuardOptions = {}): H
     closeIdle();
   }
 
-  const unregister = guard.use({ name: o.name, phase: 'traffic', prepare });
+  const participant: Participant = { name: o.name, phase: 'traffic', prepare };
+  const unregister = guard.use(participant);
   let closed = false;
 
   async function runChecks(): Promise<Record<string, { ok: boolean; error?: string }>> {
@@ -273,6 +276,7 @@ export function createHttpGuard(guard: Guard, options: HttpGuardOptions = {}): H
     get inFlight() {
       return live.size;
     },
+    participant,
     rejection,
     onRequest(req, res, route) {
       const url = route ?? req.url ?? '';

@@ -60,6 +60,7 @@ export {
   type ResumeContext,
   type ResumeWhen,
 } from './guard/guard.js';
+export { type AdapterHandle, registerParticipant } from './handle.js';
 export {
   createHttpGuard,
   type HealthCheck,

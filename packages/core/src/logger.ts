@@ -27,6 +27,8 @@ const ORDER: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 
 
 /**
  * A small logger writing one line per record to stderr; the default when none is given.
+ * freezeguard's own messages already start with `freezeguard: `, so it adds no name of its
+ * own unless you give one.
  *
  * @example
  * ```ts
@@ -38,7 +40,7 @@ export function createConsoleLogger(
   options: { readonly level?: LogLevel; readonly name?: string } = {},
 ): Logger {
   const min = ORDER[options.level ?? 'info'];
-  const name = options.name ?? 'freezeguard';
+  const prefix = options.name ? `${options.name}: ` : '';
   const make =
     (level: Exclude<LogLevel, 'silent'>): LogFn =>
     (objOrMsg: object | string, msg?: string) => {
@@ -46,7 +48,7 @@ export function createConsoleLogger(
       const text = typeof objOrMsg === 'string' ? objOrMsg : (msg ?? '');
       const facts = typeof objOrMsg === 'string' ? '' : ` ${safeJson(objOrMsg)}`;
       process.stderr.write(
-        `${new Date().toISOString()} ${level.toUpperCase()} ${name}: ${text}${facts}\n`,
+        `${new Date().toISOString()} ${level.toUpperCase()} ${prefix}${text}${facts}\n`,
       );
     };
   return { debug: make('debug'), info: make('info'), warn: make('warn'), error: make('error') };
@@ -69,9 +71,13 @@ export const silentLogger: Logger = {
 
 function safeJson(value: unknown): string {
   try {
-    return JSON.stringify(value, (_key, v) =>
-      v instanceof Error ? { name: v.name, message: v.message } : v,
-    );
+    return JSON.stringify(value, (_key, v) => {
+      if (!(v instanceof Error)) return v;
+      const code = (v as { code?: unknown }).code;
+      return typeof code === 'string'
+        ? { name: v.name, code, message: v.message }
+        : { name: v.name, message: v.message };
+    });
   } catch {
     return '[unserialisable]';
   }

@@ -1,7 +1,7 @@
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { createGuard } from '@freezeguard/core';
-import { MemorySource } from '@freezeguard/core/testing';
+import { createGuard, type Guard } from '@freezeguard/core';
+import { FakeClock, MemorySource } from '@freezeguard/core/testing';
 import { type HttpAdapterHarness, httpAdapterContract } from '@freezeguard/test-utils';
 import express5 from 'express';
 import express4 from 'express4';
@@ -62,6 +62,107 @@ describe('guardExpress', () => {
     } finally {
       server.close();
       server.closeAllConnections();
+    }
+  });
+});
+
+async function listen(app: ReturnType<typeof express5>): Promise<{ server: Server; url: string }> {
+  const server: Server = await new Promise((resolve) => {
+    const s = app.listen(0, '127.0.0.1', () => resolve(s));
+  });
+  const { port } = server.address() as AddressInfo;
+  return { server, url: `http://127.0.0.1:${port}` };
+}
+
+function stopServer(server: Server): void {
+  server.close();
+  server.closeAllConnections();
+}
+
+/** A guard on a fake clock, already preparing for a freeze (so `/ready` answers 503). */
+async function drainingGuard(): Promise<{ guard: Guard; stop: () => Promise<void> }> {
+  const clock = new FakeClock();
+  const source = new MemorySource({ resourceName: 'vm-1' });
+  const guard = createGuard({
+    source,
+    clock,
+    timers: clock,
+    resourceName: 'vm-1',
+    drainDelayMs: 60_000,
+    logger: { debug() {}, info() {}, warn() {}, error() {} },
+  });
+  await guard.start();
+  source.announce({ EventId: 'E', DurationInSeconds: 5 });
+  for (let i = 0; i < 50 && guard.isReady(); i++) await clock.advance(100);
+  expect(guard.isReady()).toBe(false);
+  return { guard, stop: () => guard.stop() };
+}
+
+describe.each([
+  ['express 5', express5],
+  ['express 4', express4 as unknown as ExpressFactory],
+])('guardExpress routing with %s', (_label, express) => {
+  it('answers probes the way Express routes: trailing slash and case follow the app settings', async () => {
+    const g = await drainingGuard();
+    const lenient = express();
+    lenient.use(guardExpress(g.guard));
+    lenient.use((_req, res) => res.send('catch-all'));
+    const strict = express();
+    strict.set('strict routing', true);
+    strict.set('case sensitive routing', true);
+    strict.use(guardExpress(g.guard, { name: 'strict' }));
+    strict.use((_req, res) => res.send('catch-all'));
+    const a = await listen(lenient);
+    const b = await listen(strict);
+    try {
+      for (const path of [
+        '/health/ready',
+        '/health/ready/',
+        '/Health/Ready',
+        '/HEALTH/READY/?x=1',
+      ]) {
+        const res = await fetch(`${a.url}${path}`);
+        expect([path, res.status, await res.text()]).toEqual([path, 503, 'draining']);
+      }
+      for (const path of ['/health/ready/', '/Health/Ready']) {
+        const res = await fetch(`${b.url}${path}`);
+        expect([path, res.status, await res.text()]).toEqual([path, 200, 'catch-all']);
+      }
+      const exact = await fetch(`${b.url}/health/ready`);
+      expect(exact.status).toBe(503);
+    } finally {
+      stopServer(a.server);
+      stopServer(b.server);
+      await g.stop();
+    }
+  });
+
+  it('takes its layer out of the router after the first request; close() restores the app', async () => {
+    const guard = createGuard({ source: new MemorySource(), resourceName: 'vm-1' });
+    const app = express();
+    const handleOf = () => (app as unknown as { handle: unknown }).handle;
+    const handle = handleOf();
+    const middleware = guardExpress(guard);
+    app.use(middleware);
+    app.get('/hello', (_req, res) => res.send('hello'));
+    const { server, url } = await listen(app);
+    try {
+      expect(middleware.participant).toMatchObject({ name: 'express', phase: 'traffic' });
+      expect(await (await fetch(`${url}/hello`)).text()).toBe('hello');
+      type Stack = { stack: { handle: unknown }[] };
+      const router =
+        (app as unknown as { _router?: Stack })._router ??
+        (app as unknown as { router: Stack }).router;
+      expect(router.stack.some((l) => l.handle === middleware)).toBe(false);
+      expect(handleOf()).not.toBe(handle);
+      expect((await fetch(`${url}/health/ready`)).status).toBe(200);
+      middleware.close();
+      expect(handleOf()).toBe(handle);
+      expect(guard.status().participants.map((p) => p.name)).not.toContain('express');
+      expect((await fetch(`${url}/health/ready`)).status).toBe(404);
+      expect(await (await fetch(`${url}/hello`)).text()).toBe('hello');
+    } finally {
+      stopServer(server);
     }
   });
 });

@@ -12,6 +12,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import {
+  type AdapterHandle,
   createHttpGuard,
   type Guard,
   type HttpGuardOptions,
@@ -25,10 +26,15 @@ export interface FreezeguardFastifyOptions extends Omit<HttpGuardOptions, 'logge
   readonly guard: Guard;
 }
 
+/** `app.freezeguard`: every adapter's handle, plus the guard the plugin was registered with. */
+export interface FastifyGuardHandle extends AdapterHandle {
+  readonly guard: Guard;
+}
+
 declare module 'fastify' {
   interface FastifyInstance {
-    /** The guard this plugin was registered with. */
-    freezeguard: Guard;
+    /** The plugin's handle: `guard`, `participant`, `close()`. */
+    freezeguard: FastifyGuardHandle;
   }
 }
 
@@ -40,7 +46,12 @@ const plugin: FastifyPluginAsync<FreezeguardFastifyOptions> = async (fastify, op
   const { guard, ...rest } = options;
   const http = createHttpGuard(guard, { name: 'fastify', ...rest, logger: fastify.log });
   http.attachServer(fastify.server);
-  fastify.decorate('freezeguard', guard);
+  const handle: FastifyGuardHandle = {
+    guard,
+    participant: http.participant,
+    close: () => http.close(),
+  };
+  fastify.decorate('freezeguard', handle);
 
   // In-flight tracking and Connection: close work on the raw request, in a listener of the
   // server's own 'request' event: no Fastify hook on the hot path. Only
@@ -94,7 +105,7 @@ const plugin: FastifyPluginAsync<FreezeguardFastifyOptions> = async (fastify, op
 /**
  * The plugin. Registers a `traffic` participant with the guard, serves `{path}/ready`
  * and `{path}/live` (GET and HEAD), sets `Connection: close` while draining, logs
- * through `fastify.log`, and unregisters on `close()`.
+ * through `fastify.log`, and unregisters when the app closes (or on `app.freezeguard.close()`).
  *
  * @example
  * ```ts
@@ -106,7 +117,7 @@ const plugin: FastifyPluginAsync<FreezeguardFastifyOptions> = async (fastify, op
  * const app = Fastify({ logger: true });
  * await app.register(freezeguard, { guard, path: '/health' });
  * app.get('/', async () => 'hello');
- * await app.listen({ port: 3000 });
+ * await app.listen({ port: Number(process.env.PORT ?? 3000) });
  * await guard.start();
  * ```
  */

@@ -49,15 +49,18 @@ describe('@freezeguard/fastify', () => {
     await app.register(
       async (api) => {
         await api.register(freezeguard, { guard: g });
-        expect(api.freezeguard).toBe(g);
+        expect(api.freezeguard.guard).toBe(g);
+        expect(api.freezeguard.participant).toMatchObject({ name: 'fastify', phase: 'traffic' });
       },
       { prefix: '/api' },
     );
     await app.ready();
+    expect(g.status().participants.map((p) => p.name)).toContain('fastify');
     const res = await app.inject({ method: 'GET', url: '/api/health/ready' });
     expect(res.statusCode).toBe(200);
     expect(res.body).toBe('ok');
     await app.close();
+    expect(g.status().participants.map((p) => p.name)).not.toContain('fastify');
   });
 
   it('logs through fastify.log', async () => {

@@ -12,42 +12,171 @@ import {
 } from '@freezeguard/core';
 import { cloudScenarios, parseCloud, simulateCloud, watchSourceFor } from './cloud-cli.js';
 import { formatDrillReport, runDrill } from './drill.js';
-import { renderDrillReport } from './report.js';
 import { FleetUsageError, fleetCommand } from './fleet-command.js';
+import { renderDrillReport } from './report.js';
 import { runScenario, SCENARIO_NAMES, type ScenarioName, scenarioSummary } from './scenarios.js';
 import { startSimulator } from './simulator.js';
+
+/** One flag of a command: its parseArgs type, default, and the line `--help` shows. */
+interface Flag {
+  readonly type: 'string' | 'boolean';
+  readonly default?: string | boolean;
+  /** Placeholder of the value, e.g. `<port>`; booleans have none. */
+  readonly value?: string;
+  readonly help: string;
+}
+
+/** A command's usage: adding a flag is one line in its `flags`. */
+interface CommandSpec {
+  readonly usage: string;
+  readonly summary: string;
+  readonly flags: Readonly<Record<string, Flag>>;
+  readonly positionals?: boolean;
+}
+
+const COMMANDS = {
+  simulate: {
+    usage: 'freezeguard simulate [options]',
+    summary: 'Run the IMDS Scheduled Events emulator and print what it serves.',
+    flags: {
+      port: {
+        type: 'string',
+        default: '0',
+        value: '<port>',
+        help: 'port to listen on (0: any free port)',
+      },
+      host: { type: 'string', default: '127.0.0.1', value: '<host>', help: 'address to listen on' },
+      resource: {
+        type: 'string',
+        default: 'vm-1',
+        value: '<name>',
+        help: "this VM's name in Resources",
+      },
+      scenario: {
+        type: 'string',
+        value: '<name>',
+        help: `play a scenario: ${SCENARIO_NAMES.join(', ')}`,
+      },
+      'time-scale': {
+        type: 'string',
+        default: '1',
+        value: '<factor>',
+        help: 'speed scenarios up (> 1) or down',
+      },
+      cloud: {
+        type: 'string',
+        default: 'azure',
+        value: '<cloud>',
+        help: 'emulate azure, gcp or aws (metadata server, headers, tokens)',
+      },
+    },
+  },
+  watch: {
+    usage: 'freezeguard watch [options]',
+    summary: 'Poll a real or emulated IMDS and print a live timeline of its events.',
+    flags: {
+      endpoint: {
+        type: 'string',
+        value: '<url>',
+        help: 'IMDS base URL (default: $FREEZEGUARD_IMDS_ENDPOINT or http://169.254.169.254)',
+      },
+      json: { type: 'boolean', default: false, help: 'one JSON object per document' },
+      once: { type: 'boolean', default: false, help: 'print the current document and exit' },
+      interval: { type: 'string', default: '1s', value: '<duration>', help: 'poll interval' },
+      'give-up-after': {
+        type: 'string',
+        default: '3',
+        value: '<n>',
+        help: 'exit 2 after n failures in a row before any success',
+      },
+      cloud: {
+        type: 'string',
+        value: '<cloud>',
+        help: 'azure, gcp or aws (default: $FREEZEGUARD_CLOUD, else detected, else azure)',
+      },
+    },
+  },
+  drill: {
+    usage: 'freezeguard drill [options] -- <command…>',
+    summary:
+      'Start the app with the emulator, schedule a Freeze, stop the app with SIGSTOP for the\n' +
+      'freeze, probe its health like a load balancer, print a timeline and a verdict.\n' +
+      'Exit code 0 only when the app drained before the freeze and was healthy within 5 s after.',
+    positionals: true,
+    flags: {
+      freeze: {
+        type: 'string',
+        default: '5s',
+        value: '<duration>',
+        help: 'how long the app is stopped',
+      },
+      notice: {
+        type: 'string',
+        default: '20s',
+        value: '<duration>',
+        help: 'time between announcing the Freeze and its NotBefore',
+      },
+      health: {
+        type: 'string',
+        value: '<url>',
+        help: 'readiness URL to probe (default: http://127.0.0.1:$PORT/health/ready)',
+      },
+      resource: {
+        type: 'string',
+        default: 'drill-vm',
+        value: '<name>',
+        help: "the app's VM name in Resources",
+      },
+      json: { type: 'boolean', default: false, help: 'print the report as JSON' },
+      cloud: {
+        type: 'string',
+        default: 'azure',
+        value: '<cloud>',
+        help: 'the cloud whose maintenance is rehearsed: azure, gcp (live migration) or aws (Spot interruption)',
+      },
+      report: {
+        type: 'string',
+        value: '<file>',
+        help: 'also write the drill as a self-contained HTML page',
+      },
+      load: {
+        type: 'string',
+        value: '<rps>',
+        help: "steady GETs at the app's / during the drill, counted per 100 ms",
+      },
+    },
+  },
+} satisfies Record<string, CommandSpec>;
+
+type CommandName = keyof typeof COMMANDS;
 
 const USAGE = `freezeguard — rehearse cloud VM maintenance without Azure
 
 Usage:
-  freezeguard simulate [--port 0] [--host 127.0.0.1] [--resource vm-1] [--scenario NAME] [--time-scale 1]
-      Run the IMDS Scheduled Events emulator and print what it serves.
-  freezeguard watch [--endpoint URL] [--json] [--once] [--interval 1s]
-      Poll a real or emulated IMDS and print a live timeline of its events.
-  freezeguard drill [--freeze 5s] [--notice 20s] [--health URL] [--resource drill-vm] [--json] -- <command…>
-      Start the app with the emulator, schedule a Freeze, stop the app with SIGSTOP for the
-      freeze, probe its health like a load balancer, print a timeline and a verdict.
-      Exit code 0 only when the app drained before the freeze and was healthy within 5 s after.
+${Object.values(COMMANDS as Record<string, CommandSpec>)
+  .map((c) => `  ${c.usage}\n      ${c.summary.replaceAll('\n', '\n      ')}`)
+  .join('\n')}
+
   freezeguard fleet --redis URL --group NAME [--key-prefix freezeguard:] [--interval 1s] [--once] [--json]
       Live table of a @freezeguard/fleet group: members, states, drain slots, IMDS pollers.
 
+Run \`freezeguard <command> --help\` for a command's options.
 Scenarios: ${SCENARIO_NAMES.join(', ')}
-Clouds: every command takes --cloud azure|gcp|aws (watch: default FREEZEGUARD_CLOUD, else detected).
-  gcp scenarios: ${cloudScenarios('gcp').join(', ')}
-  aws scenarios: ${cloudScenarios('aws').join(', ')}
+  gcp: ${cloudScenarios('gcp').join(', ')}
+  aws: ${cloudScenarios('aws').join(', ')}
 Durations: 500ms, 5s, 2m, or a plain number of seconds.`;
 
-/** Parses `500ms`, `5s`, `2m` or a number of seconds into ms. */
-export function parseDuration(text: string, option: string): number {
-  const m = /^(\d+(?:\.\d+)?)(ms|s|m)?$/.exec(text.trim());
-  if (!m)
-    throw new UsageError(
-      `--${option}: not a duration: ${JSON.stringify(text)} (try 5s, 500ms, 2m)`,
-    );
-  const n = Number(m[1]);
-  return Math.round(m[2] === 'ms' ? n : m[2] === 'm' ? n * 60_000 : n * 1000);
+function commandHelp(name: CommandName): string {
+  const spec: CommandSpec = COMMANDS[name];
+  const rows = Object.entries(spec.flags).map(([flag, f]) => {
+    const left = `--${flag}${f.value ? ` ${f.value}` : ''}`;
+    const def = f.default === undefined || f.default === false ? '' : ` (default ${f.default})`;
+    return `  ${left.padEnd(26)} ${f.help}${def}`;
+  });
+  return `Usage: ${spec.usage}\n\n${spec.summary}\n\nOptions:\n${rows.join('\n')}\n  ${'--help, -h'.padEnd(26)} show this help`;
 }
 
+/** A mistake in the command line: exit 64 with one line naming the flag. */
 class UsageError extends Error {}
 
 function cloudOption(text: string): 'azure' | 'gcp' | 'aws' {
@@ -55,6 +184,86 @@ function cloudOption(text: string): 'azure' | 'gcp' | 'aws' {
   if (!cloud)
     throw new UsageError(`--cloud: must be azure, gcp or aws (got ${JSON.stringify(text)})`);
   return cloud;
+}
+
+/**
+ * Parses a command's flags from its table; `--help` prints the command's help and returns
+ * null. Unknown flags and missing values become a {@link UsageError} naming the flag.
+ */
+function parseCommand(name: CommandName, argv: string[]) {
+  const spec: CommandSpec = COMMANDS[name];
+  const options = Object.fromEntries(
+    Object.entries(spec.flags).map(([flag, f]) => [
+      flag,
+      f.default === undefined ? { type: f.type } : { type: f.type, default: f.default },
+    ]),
+  ) as Record<string, { type: 'string' | 'boolean'; short?: string; default?: string | boolean }>;
+  options.help = { type: 'boolean', short: 'h', default: false };
+  let parsed: ReturnType<typeof parseArgs>;
+  try {
+    parsed = parseArgs({ args: argv, options, allowPositionals: spec.positionals ?? false });
+  } catch (err) {
+    throw new UsageError(parseArgsMessage(err));
+  }
+  if (parsed.values.help) {
+    process.stdout.write(`${commandHelp(name)}\n`);
+    return null;
+  }
+  return {
+    values: parsed.values as Record<string, string | boolean | undefined>,
+    positionals: parsed.positionals,
+  };
+}
+
+/** node:util's parse errors, as one short line naming the flag. */
+function parseArgsMessage(err: unknown): string {
+  const { code, message } = err as { code?: string; message: string };
+  const flag = /'(-{1,2}[^' ]+)/.exec(message)?.[1] ?? '';
+  if (code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') return `unknown option ${flag}`;
+  if (code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE')
+    return /argument missing/.test(message) ? `${flag}: missing value` : `${flag}: takes no value`;
+  if (code === 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL')
+    return `unexpected argument ${JSON.stringify(/'([^']*)'/.exec(message)?.[1] ?? '')}`;
+  return message.split('\n')[0] ?? message;
+}
+
+const str = (v: string | boolean | undefined): string => (typeof v === 'string' ? v : '');
+
+/** Parses `500ms`, `5s`, `2m` or a number of seconds into ms; > 0 unless `allowZero`. */
+export function parseDuration(text: string, option: string, allowZero = false): number {
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m)?$/.exec(text.trim());
+  if (!m)
+    throw new UsageError(
+      `--${option}: not a duration: ${JSON.stringify(text)} (try 5s, 500ms, 2m)`,
+    );
+  const n = Number(m[1]);
+  const ms = Math.round(m[2] === 'ms' ? n : m[2] === 'm' ? n * 60_000 : n * 1000);
+  if (ms <= 0 && !allowZero)
+    throw new UsageError(`--${option}: must be longer than 0 (got ${JSON.stringify(text)})`);
+  return ms;
+}
+
+function parseInteger(text: string, option: string, min: number, max: number): number {
+  const n = /^\d+$/.test(text.trim()) ? Number(text) : Number.NaN;
+  if (!(n >= min && n <= max))
+    throw new UsageError(
+      `--${option}: must be an integer from ${min} to ${max} (got ${JSON.stringify(text)})`,
+    );
+  return n;
+}
+
+function parseUrl(text: string, option: string): string {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    throw new UsageError(
+      `--${option}: not a URL: ${JSON.stringify(text)} (try http://127.0.0.1:8080)`,
+    );
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:')
+    throw new UsageError(`--${option}: must be an http(s) URL (got ${JSON.stringify(text)})`);
+  return text.replace(/\/+$/, '');
 }
 
 function version(): string {
@@ -65,44 +274,40 @@ function version(): string {
 }
 
 async function simulate(argv: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      port: { type: 'string', default: '0' },
-      host: { type: 'string', default: '127.0.0.1' },
-      resource: { type: 'string', default: 'vm-1' },
-      scenario: { type: 'string' },
-      'time-scale': { type: 'string', default: '1' },
-      cloud: { type: 'string', default: 'azure' },
-    },
-  });
+  const parsed = parseCommand('simulate', argv);
+  if (!parsed) return 0;
+  const { values } = parsed;
   const timeScale = Number(values['time-scale']);
-  if (!(timeScale > 0)) throw new UsageError('--time-scale must be a number > 0');
-  const cloud = cloudOption(values.cloud);
+  if (!(timeScale > 0))
+    throw new UsageError(
+      `--time-scale: must be a number > 0 (got ${JSON.stringify(values['time-scale'])})`,
+    );
+  const scenario = str(values.scenario);
+  const cloud = cloudOption(str(values.cloud));
   if (cloud !== 'azure') {
-    if (values.scenario && !cloudScenarios(cloud).includes(values.scenario))
+    if (values.scenario !== undefined && !cloudScenarios(cloud).includes(scenario))
       throw new UsageError(
-        `--scenario: unknown ${JSON.stringify(values.scenario)} for ${cloud}; known: ${cloudScenarios(cloud).join(', ')}`,
+        `--scenario: unknown ${JSON.stringify(scenario)} for ${cloud} (known: ${cloudScenarios(cloud).join(', ')})`,
       );
+    const resource = str(values.resource);
     return simulateCloud({
       cloud,
-      port: Number(values.port),
-      host: values.host,
-      ...(values.resource === 'vm-1' ? {} : { resource: values.resource }),
-      ...(values.scenario ? { scenario: values.scenario } : {}),
+      port: parseInteger(str(values.port), 'port', 0, 65_535),
+      host: str(values.host),
+      ...(resource === 'vm-1' ? {} : { resource }),
+      ...(scenario ? { scenario } : {}),
       timeScale,
     });
   }
-  if (values.scenario && !SCENARIO_NAMES.includes(values.scenario as ScenarioName)) {
+  if (values.scenario !== undefined && !SCENARIO_NAMES.includes(scenario as ScenarioName)) {
     throw new UsageError(
-      `--scenario: unknown ${JSON.stringify(values.scenario)}; known: ${SCENARIO_NAMES.join(', ')}`,
+      `--scenario: unknown ${JSON.stringify(scenario)} (known: ${SCENARIO_NAMES.join(', ')})`,
     );
   }
-  const sim = await startSimulator({
-    port: Number(values.port),
-    host: values.host,
-    resourceName: values.resource,
-  });
+  const port = parseInteger(str(values.port), 'port', 0, 65_535);
+  const resource = str(values.resource);
+  if (resource === '') throw new UsageError('--resource: must not be empty');
+  const sim = await startSimulator({ port, host: str(values.host), resourceName: resource });
   const log = (line: string) => process.stdout.write(`${new Date().toISOString()}  ${line}\n`);
   log(`IMDS Scheduled Events emulator at ${sim.url}`);
   log(
@@ -121,8 +326,8 @@ async function simulate(argv: string[]): Promise<number> {
     log(`document incarnation ${sim.incarnation}: ${JSON.stringify(sim.document().Events)}`),
   );
   sim.on('approved', (a) => log(`StartRequests for ${a.eventId}`));
-  if (values.scenario) {
-    const name = values.scenario as ScenarioName;
+  if (scenario) {
+    const name = scenario as ScenarioName;
     log(`scenario ${name}: ${scenarioSummary(name)} (time scale ${timeScale})`);
     runScenario(sim, name, { timeScale });
   }
@@ -143,23 +348,25 @@ function describeEvent(ev: ScheduledEvent): string {
   return `${ev.EventType} ${ev.EventId} ${ev.EventStatus} ${when}${duration} Resources [${ev.Resources.join(', ')}]${ev.Description ? ` — ${ev.Description}` : ''}`;
 }
 
+/** The document as IMDS sent it: the parsed `notBefore` (epoch ms) is ours, not Azure's. */
+function wireDocument(doc: ScheduledEventsDocument): unknown {
+  return {
+    DocumentIncarnation: doc.DocumentIncarnation,
+    Events: doc.Events.map(({ notBefore: _parsed, ...wire }) => wire),
+  };
+}
+
 async function watch(argv: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      endpoint: { type: 'string' },
-      json: { type: 'boolean', default: false },
-      once: { type: 'boolean', default: false },
-      interval: { type: 'string', default: '1s' },
-      'give-up-after': { type: 'string', default: '3' },
-      cloud: { type: 'string' },
-    },
-  });
-  const cloud = values.cloud === undefined ? chooseCloud() : cloudOption(values.cloud);
-  const pollIntervalMs = parseDuration(values.interval, 'interval');
-  const giveUpAfter = Number(values['give-up-after']);
+  const parsed = parseCommand('watch', argv);
+  if (!parsed) return 0;
+  const { values } = parsed;
+  const cloud = values.cloud === undefined ? chooseCloud() : cloudOption(str(values.cloud));
+  const pollIntervalMs = parseDuration(str(values.interval), 'interval');
+  const giveUpAfter = parseInteger(str(values['give-up-after']), 'give-up-after', 1, 1_000_000);
   const source = watchSourceFor(cloud, {
-    ...(values.endpoint ? { endpoint: values.endpoint } : {}),
+    ...(values.endpoint === undefined
+      ? {}
+      : { endpoint: parseUrl(str(values.endpoint), 'endpoint') }),
     pollIntervalMs,
   });
   const endpoint = source.endpoint;
@@ -175,7 +382,8 @@ async function watch(argv: string[]): Promise<number> {
       void source.stop().then(() => resolve(code));
     };
     process.once('SIGINT', () => finish(0));
-    if (!values.json) out(`watching ${endpoint} (Ctrl-C to stop)`);
+    if (!values.json)
+      out(values.once ? `reading ${endpoint} once` : `watching ${endpoint} (Ctrl-C to stop)`);
     source.start({
       logger: silentLogger,
       clock: systemClock,
@@ -185,7 +393,7 @@ async function watch(argv: string[]): Promise<number> {
         if (doc.DocumentIncarnation !== incarnation) {
           incarnation = doc.DocumentIncarnation;
           const at = new Date().toISOString();
-          if (values.json) out(JSON.stringify({ at, document: doc }));
+          if (values.json) out(JSON.stringify({ at, document: wireDocument(doc) }));
           else {
             out(`${at}  incarnation ${doc.DocumentIncarnation}, ${doc.Events.length} event(s)`);
             const next = new Map(doc.Events.map((e) => [e.EventId, e]));
@@ -222,29 +430,23 @@ async function watch(argv: string[]): Promise<number> {
 }
 
 async function drill(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: {
-      freeze: { type: 'string', default: '5s' },
-      notice: { type: 'string', default: '20s' },
-      health: { type: 'string' },
-      resource: { type: 'string', default: 'drill-vm' },
-      json: { type: 'boolean', default: false },
-      cloud: { type: 'string', default: 'azure' },
-      report: { type: 'string' }, // FILE: write the drill as a self-contained HTML page
-      load: { type: 'string' }, // RPS: steady GETs at the app's / during the drill
-    },
-  });
-  const cloud = cloudOption(values.cloud);
-  if (values.load !== undefined && !(Number(values.load) > 0 && Number(values.load) <= 1000))
+  const parsed = parseCommand('drill', argv);
+  if (!parsed) return 0;
+  const { values, positionals } = parsed;
+  const freezeMs = parseDuration(str(values.freeze), 'freeze');
+  const noticeMs = parseDuration(str(values.notice), 'notice');
+  const healthUrl =
+    values.health === undefined ? undefined : parseUrl(str(values.health), 'health');
+  const cloud = cloudOption(str(values.cloud));
+  const rps = values.load === undefined ? undefined : Number(values.load);
+  if (rps !== undefined && !(rps > 0 && rps <= 1000))
     throw new UsageError(
       `--load: requests per second in (0, 1000], got ${JSON.stringify(values.load)}`,
     );
+  const reportFile = values.report === undefined ? undefined : str(values.report);
+  if (reportFile === '') throw new UsageError('--report: needs a file name');
   if (positionals.length === 0)
-    throw new UsageError('drill: give the command that starts your app after --');
-  const freezeMs = parseDuration(values.freeze, 'freeze');
-  const noticeMs = parseDuration(values.notice, 'notice');
+    throw new UsageError('missing the command that starts your app, after --');
   const controller = new AbortController();
   const onSignal = () => controller.abort(new Error('interrupted'));
   process.once('SIGINT', onSignal);
@@ -256,16 +458,16 @@ async function drill(argv: string[]): Promise<number> {
       command: positionals,
       freezeMs,
       noticeMs,
-      ...(values.health ? { healthUrl: values.health } : {}),
-      resourceName: values.resource,
+      ...(healthUrl ? { healthUrl } : {}),
+      resourceName: str(values.resource),
       cloud,
       onProgress: progress,
       signal: controller.signal,
-      ...(values.load ? { load: { rps: Number(values.load) } } : {}),
+      ...(rps ? { load: { rps } } : {}),
     });
-    if (values.report) {
-      writeFileSync(values.report, renderDrillReport(report));
-      progress(`report written to ${values.report}`);
+    if (reportFile) {
+      writeFileSync(reportFile, renderDrillReport(report));
+      progress(`report written to ${reportFile}`);
     }
     if (values.json) process.stdout.write(`${JSON.stringify(report)}\n`);
     else process.stdout.write(`${formatDrillReport(report)}\n`);
@@ -285,6 +487,10 @@ async function drill(argv: string[]): Promise<number> {
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
+  const where =
+    command !== undefined && (command in COMMANDS || command === 'fleet')
+      ? `freezeguard ${command}`
+      : 'freezeguard';
   try {
     switch (command) {
       case 'simulate':
@@ -303,18 +509,19 @@ async function main(argv: string[]): Promise<number> {
       case '--help':
       case '-h':
       case 'help':
+        if (command === undefined) {
+          process.stderr.write(`${USAGE}\n`);
+          return 64;
+        }
         process.stdout.write(`${USAGE}\n`);
-        return command === undefined ? 1 : 0;
+        return 0;
       default:
         throw new UsageError(`unknown command ${JSON.stringify(command)}`);
     }
   } catch (err) {
-    if (
-      err instanceof UsageError ||
-      err instanceof FleetUsageError ||
-      (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')
-    ) {
-      process.stderr.write(`freezeguard: ${(err as Error).message}\n\n${USAGE}\n`);
+    if (err instanceof UsageError || err instanceof FleetUsageError) {
+      const help = where === 'freezeguard' ? 'freezeguard --help' : `${where} --help`;
+      process.stderr.write(`${where}: ${err.message}; see ${help}\n`);
       return 64;
     }
     throw err;

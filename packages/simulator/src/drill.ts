@@ -101,18 +101,19 @@ function probe(url: string, timeoutMs: number): Promise<number | string> {
   });
 }
 
-const delay = (ms: number, signal?: AbortSignal) =>
+/** Waits `ms`; the abort listener is removed when the wait ends, so loops never pile them up (exported for its test). */
+export const delay = (ms: number, signal?: AbortSignal) =>
   new Promise<void>((resolve, reject) => {
     if (signal?.aborted) return reject(signal.reason);
-    const t = setTimeout(resolve, ms);
-    signal?.addEventListener(
-      'abort',
-      () => {
-        clearTimeout(t);
-        reject(signal.reason);
-      },
-      { once: true },
-    );
+    const onAbort = () => {
+      clearTimeout(t);
+      reject(signal?.reason);
+    };
+    const t = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    signal?.addEventListener('abort', onAbort, { once: true });
   });
 
 function killGroup(child: ChildProcess, sig: NodeJS.Signals): void {

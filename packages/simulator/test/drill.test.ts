@@ -43,6 +43,7 @@ describe('freezeguard drill', () => {
     expect(report.approved).toBe(true);
     // progress went to stderr while it ran
     expect(res.stderr).toMatch(/SIGSTOP/);
+    expect(res.stderr).not.toMatch(/MaxListenersExceeded|Warning/);
   }, 60_000);
 
   it('fails an unguarded app with the right verdict', async () => {

@@ -14,12 +14,13 @@ import { fsync } from 'node:fs';
 import type { ServerResponse } from 'node:http';
 import type { Writable } from 'node:stream';
 import {
+  type AdapterHandle,
   assertGuard,
   assertOption,
   type Guard,
-  type Participant,
   type PrepareContext,
   type ResumeContext,
+  registerParticipant,
   sleep,
 } from '@freezeguard/core';
 
@@ -73,16 +74,37 @@ async function ownFlush(stream: Writable): Promise<void> {
   });
 }
 
-/** Resolves once the stream has handed every buffered byte on; rejects on error or abort. */
+/**
+ * Resolves once the stream has handed every buffered byte on; rejects on error or abort.
+ * `drain` only fires after a write was refused, so `writableLength` is polled too; one
+ * `drain` listener serves the whole wait and is removed at the end.
+ */
 async function drained(guard: Guard, stream: Writable, signal: AbortSignal): Promise<void> {
-  while (stream.writableLength > 0) {
-    if (stream.destroyed)
-      throw new Error(`stream destroyed with ${stream.writableLength} bytes unwritten`);
-    if (signal.aborted) throw abortError(signal);
-    await Promise.race([
-      new Promise((resolve) => stream.once('drain', resolve)),
-      sleep(guard.timers, POLL_MS, signal).catch(() => {}),
-    ]);
+  let wake: () => void = () => {};
+  const onDrain = () => wake();
+  stream.on('drain', onDrain);
+  try {
+    while (stream.writableLength > 0) {
+      if (stream.destroyed)
+        throw new Error(`stream destroyed with ${stream.writableLength} bytes unwritten`);
+      if (signal.aborted) throw abortError(signal);
+      const controller = new AbortController();
+      const stopPoll = () => controller.abort();
+      signal.addEventListener('abort', stopPoll, { once: true });
+      try {
+        await Promise.race([
+          new Promise<void>((resolve) => {
+            wake = resolve;
+          }),
+          sleep(guard.timers, POLL_MS, controller.signal).catch(() => {}),
+        ]);
+      } finally {
+        signal.removeEventListener('abort', stopPoll);
+        controller.abort();
+      }
+    }
+  } finally {
+    stream.off('drain', onDrain);
   }
 }
 
@@ -94,20 +116,13 @@ function resumeInfo(ctx: ResumeContext): ResumeInfo {
   return { pausedMs: ctx.pausedMs, clockStepMs: ctx.clockStepMs, cancelled: ctx.cancelled };
 }
 
-function register(
-  guard: Guard,
-  participant: Participant,
-): (() => void) & { readonly participant: Participant } {
-  const off = guard.use(participant);
-  return Object.assign(() => off(), { participant });
-}
-
 /**
  * Flushes a Node `Writable` (file, socket, zlib, sonic-boom…) as a `data`-phase
  * participant: calls the stream's own `flush` when it has one, waits until
  * `writableLength` is 0, and with `fsync: true` fsyncs its file descriptor. For events the
  * VM does not survive it also ends the stream. Errors and destroyed streams are reported
- * in `guard.status()`, never thrown at the app. Returns a function that unregisters.
+ * in `guard.status()`, never thrown at the app. Returns the adapter handle
+ * (`participant`, `close()`).
  *
  * @example
  * ```ts
@@ -119,7 +134,11 @@ function register(
  * });
  * ```
  */
-export function guardWritable(guard: Guard, stream: Writable, options: GuardWritableOptions) {
+export function guardWritable(
+  guard: Guard,
+  stream: Writable,
+  options: GuardWritableOptions,
+): AdapterHandle {
   assertGuard(guard);
   assertOption(
     stream && typeof stream.write === 'function',
@@ -133,7 +152,7 @@ export function guardWritable(guard: Guard, stream: Writable, options: GuardWrit
     'must be a non-empty string',
     options?.name,
   );
-  return register(guard, {
+  return registerParticipant(guard, {
     name: options.name,
     phase: 'data',
     async prepare(ctx: PrepareContext) {
@@ -172,7 +191,7 @@ export function guardWritable(guard: Guard, stream: Writable, options: GuardWrit
  * guardFlushable(guard, { name: 'otel', flush: () => spanProcessor.forceFlush(), close: () => spanProcessor.shutdown() });
  * ```
  */
-export function guardFlushable(guard: Guard, options: GuardFlushableOptions) {
+export function guardFlushable(guard: Guard, options: GuardFlushableOptions): AdapterHandle {
   assertGuard(guard);
   assertOption(
     typeof options?.name === 'string' && options.name !== '',
@@ -181,7 +200,7 @@ export function guardFlushable(guard: Guard, options: GuardFlushableOptions) {
     options?.name,
   );
   assertOption(typeof options.flush === 'function', 'flush', 'must be a function', options.flush);
-  return register(guard, {
+  return registerParticipant(guard, {
     name: options.name,
     phase: 'data',
     async prepare(ctx: PrepareContext) {
@@ -221,14 +240,12 @@ export interface TrackOptions {
   readonly onDrain?: (res: ServerResponse) => unknown;
 }
 
-/** Long-lived responses being tracked. */
-export interface ResponseStreams {
+/** Long-lived responses being tracked; also the adapter handle (`participant`, `close()`). */
+export interface ResponseStreams extends AdapterHandle {
   /** Tracks a response until it ends. Returns it. */
   track<R extends ServerResponse>(res: R, options?: TrackOptions): R;
   /** Responses tracked right now. */
   readonly size: number;
-  /** Unregisters the participant. */
-  close(): void;
 }
 
 /**
@@ -281,20 +298,25 @@ export function guardResponseStreams(
       res.once('close', () => resolve());
     });
 
-  const off = guard.use({
+  const handle = registerParticipant(guard, {
     name: options.name ?? 'response-streams',
     phase: 'traffic',
     async prepare(ctx: PrepareContext) {
       const list = [...tracked];
       await Promise.all(list.map(([res, opts]) => handOver(res, opts)));
-      await Promise.race([
-        Promise.all(list.map(([res]) => finished(res))),
-        new Promise((_, reject) =>
-          ctx.signal.addEventListener('abort', () => reject(abortError(ctx.signal)), {
-            once: true,
+      let onAbort = () => {};
+      try {
+        await Promise.race([
+          Promise.all(list.map(([res]) => finished(res))),
+          new Promise((_, reject) => {
+            onAbort = () => reject(abortError(ctx.signal));
+            if (ctx.signal.aborted) onAbort();
+            else ctx.signal.addEventListener('abort', onAbort, { once: true });
           }),
-        ),
-      ]);
+        ]);
+      } finally {
+        ctx.signal.removeEventListener('abort', onAbort);
+      }
     },
   });
 
@@ -310,8 +332,7 @@ export function guardResponseStreams(
     get size() {
       return tracked.size;
     },
-    close() {
-      off();
-    },
+    participant: handle.participant,
+    close: handle.close,
   };
 }

@@ -208,6 +208,35 @@ describe('guardWritable', () => {
   });
 });
 
+describe('guardWritable: listeners', () => {
+  it('a slow drain keeps one drain listener, removed afterwards; the handle closes', async () => {
+    const { guard, source } = await makeGuard({ prepareTimeoutMs: 5_000 });
+    // 40 chunks × 15 ms: a drain of ~600 ms, polled every 10 ms.
+    const slow = new Writable({ highWaterMark: 1, write: (_c, _e, cb) => setTimeout(cb, 15) });
+    for (let i = 0; i < 40; i++) slow.write('x');
+    const before = slow.listenerCount('drain');
+    const handle = guardWritable(guard, slow, { name: 'slow' });
+    expect(handle.participant).toMatchObject({ name: 'slow', phase: 'data' });
+    let most = 0;
+    const probe = setInterval(() => {
+      most = Math.max(most, slow.listenerCount('drain') - before);
+    }, 5);
+    cleanups.push(() => clearInterval(probe));
+    source.announce({});
+    await until(() => guard.state === 'frozen', 5_000, 'past prepare');
+    clearInterval(probe);
+    expect(slow.writableLength).toBe(0);
+    expect(most).toBe(1);
+    expect(slow.listenerCount('drain')).toBe(before);
+    expect(slow.listenerCount('error')).toBe(0);
+    source.announce();
+    await until(() => guard.state === 'idle', 5_000, 'resumed');
+    handle.close();
+    handle.close();
+    expect(guard.status().participants.map((p) => p.name)).not.toContain('slow');
+  });
+});
+
 describe('guardFlushable', () => {
   it('flushes before the freeze, closes on shutdown events, reports the pause after', async () => {
     const { guard, source } = await makeGuard();
