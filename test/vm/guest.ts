@@ -70,11 +70,13 @@ function libraries(binary: string): string[] {
 function runtimePackages(): string[] {
   const roots = new Set<string>();
   const seen = new Set<string>();
-  const queue: { name: string; from: string }[] = [
-    { name: '@freezeguard/core', from: join(repo, 'examples/express-api') },
-    { name: '@freezeguard/express', from: join(repo, 'examples/express-api') },
-    { name: 'express', from: join(repo, 'examples/express-api') },
-  ];
+  // Every runtime dependency the example declares (fleet and metrics are imported even
+  // when not turned on); the simulator is only its drill script's.
+  const example = join(repo, 'examples/express-api');
+  const declared = JSON.parse(readFileSync(join(example, 'package.json'), 'utf8')).dependencies;
+  const queue: { name: string; from: string }[] = Object.keys(declared)
+    .filter((name) => name !== '@freezeguard/simulator')
+    .map((name) => ({ name, from: example }));
   while (queue.length) {
     const { name, from } = queue.shift()!;
     let dir = from;

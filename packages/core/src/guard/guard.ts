@@ -349,6 +349,16 @@ class GuardImpl implements Guard {
 
   #warn(facts: object, message: string): void {
     this.logger.warn(facts, message);
+    this.#keep(message);
+  }
+
+  /** Logged at info, and kept in `status().warnings` for the operator. */
+  #note(facts: object, message: string): void {
+    this.logger.info(facts, message);
+    this.#keep(message);
+  }
+
+  #keep(message: string): void {
     this.#warnings.push({ at: new Date(this.clock.now()).toISOString(), message });
     if (this.#warnings.length > 20) this.#warnings.shift();
   }
@@ -616,7 +626,8 @@ class GuardImpl implements Guard {
       local ? 'freezeguard: preparing for shutdown' : 'freezeguard: preparing for maintenance',
     );
     if (plan.compressed.length > 0) {
-      this.#warn(
+      // Expected with a short notice (Preempt: 30 s): worth keeping in status(), not a warning.
+      this.#note(
         { eventIds: ids, compressed: plan.compressed },
         `freezeguard: short notice, prepare compressed to end before NotBefore: ${plan.compressed.join('; ')}`,
       );
