@@ -138,19 +138,20 @@ async function ensureConnection(
   label: string,
 ): Promise<boolean> {
   const logger = guard.logger;
-  for (
-    let attempt = 0;
-    !ctx.signal.aborted && guard.clock.now() < ctx.deadline - pingTimeoutMs;
-    attempt++
-  ) {
+  for (let attempt = 0; !ctx.signal.aborted; attempt++) {
+    // The first PING always happens, bounded by what is left of the resume deadline; a
+    // retry only when a whole pingTimeoutMs still fits.
+    const left = ctx.deadline - guard.clock.now();
+    if (attempt > 0 && left < pingTimeoutMs) break;
+    const timeoutMs = Math.max(100, Math.min(pingTimeoutMs, left));
     try {
       const client = await withTimeout(
         guard.timers,
         clientOf(holder),
-        pingTimeoutMs,
+        timeoutMs,
         'getting the client',
       );
-      await withTimeout(guard.timers, command(client, 'ping'), pingTimeoutMs, 'PING');
+      await withTimeout(guard.timers, command(client, 'ping'), timeoutMs, 'PING');
       return true;
     } catch (err) {
       if (err instanceof NoRedisClient) return true;

@@ -42,7 +42,7 @@ describe('guardWorker keeps the participant contract', () => {
         connection.disconnect();
       });
       await worker.waitUntilReady();
-      const handle = guardWorker(guard, worker);
+      const handle = guardWorker(guard, worker, { pauseTimeoutMs: 500 });
       return {
         handle,
         async busy() {

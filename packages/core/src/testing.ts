@@ -418,9 +418,10 @@ export function participantContract(
           t.source.announce();
           await t.reach('idle');
           off();
+          const resume = outcome(t, s.handle.participant.name, 'resume');
           check(
             calls.join() === 'prepare:ok,resume:ok',
-            `expected one ok prepare and one ok resume, got ${calls.join() || 'nothing'}`,
+            `expected one ok prepare and one ok resume, got ${calls.join() || 'nothing'}${resume?.error ? ` (${resume.error.message})` : ''}`,
           );
         }),
     },
@@ -467,7 +468,10 @@ export function participantContract(
           t.source.announce();
           await t.reach('idle');
           const resume = outcome(t, s.handle.participant.name, 'resume');
-          check(resume?.outcome === 'ok', `resume after a timed-out prepare: ${resume?.outcome}`);
+          check(
+            resume?.outcome === 'ok',
+            `resume after a timed-out prepare: ${resume?.outcome}${resume?.error ? ` (${resume.error.message})` : ''}`,
+          );
         }),
     },
     {
@@ -488,7 +492,10 @@ export function participantContract(
           const took = performance.now() - t0;
           check(took < 2_000, `the cancelled prepare held the guard ${Math.round(took)} ms`);
           const resume = outcome(t, s.handle.participant.name, 'resume');
-          check(resume?.outcome === 'ok', `resume after a cancelled prepare: ${resume?.outcome}`);
+          check(
+            resume?.outcome === 'ok',
+            `resume after a cancelled prepare: ${resume?.outcome}${resume?.error ? ` (${resume.error.message})` : ''}`,
+          );
         }),
     },
   );

@@ -204,12 +204,34 @@ export function guardFlushable(guard: Guard, options: GuardFlushableOptions): Ad
     name: options.name,
     phase: 'data',
     async prepare(ctx: PrepareContext) {
-      await options.flush();
-      if (ctx.shutdown) await options.close?.();
+      // A flush that ignores cancellation must not hold the cycle: stop waiting when the
+      // guard aborts (the flush itself runs on).
+      await untilAborted(Promise.resolve(options.flush()), ctx.signal);
+      if (ctx.shutdown && !ctx.signal.aborted)
+        await untilAborted(Promise.resolve(options.close?.()), ctx.signal);
     },
     async resume(ctx: ResumeContext) {
       await options.onResume?.(resumeInfo(ctx));
     },
+  });
+}
+
+/** Resolves with `work`, or as soon as `signal` aborts (`work` is left to finish). */
+function untilAborted(work: Promise<unknown>, signal: AbortSignal): Promise<void> {
+  if (signal.aborted) return Promise.resolve();
+  return new Promise<void>((resolve, reject) => {
+    const onAbort = () => resolve();
+    signal.addEventListener('abort', onAbort, { once: true });
+    work.then(
+      () => {
+        signal.removeEventListener('abort', onAbort);
+        resolve();
+      },
+      (err: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(err);
+      },
+    );
   });
 }
 
