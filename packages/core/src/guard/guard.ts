@@ -12,6 +12,7 @@ import {
   type Timers,
 } from '../time/clock.js';
 import { createPauseDetector, type PauseDetector, type PauseInfo } from '../time/pause.js';
+import { FleetGate } from './fleet-gate.js';
 import { type ResolvedOptions, resolveGuardOptions } from './options.js';
 import {
   type Participants as ParticipantRegistry,
@@ -62,10 +63,6 @@ interface Cycle {
 
 /** Unknown-duration events are expected to last this long (Retry-After). */
 const UNKNOWN_DURATION_MS = 30_000;
-/** A fleet answer slower than this counts as `unavailable`: Redis must never block a drain. */
-const FLEET_TIMEOUT_MS = 2000;
-/** How often a member without a drain slot asks again. */
-const SLOT_RETRY_MS = 1000;
 /** Pauses kept for the policy (it only needs the recent ones). */
 const PAUSE_HISTORY = 32;
 
@@ -82,6 +79,7 @@ class GuardImpl implements Guard {
   readonly #o: ResolvedOptions;
   readonly #source: MaintenanceSource;
   readonly #fleet: FleetCoordinator | undefined;
+  readonly #gate: FleetGate | undefined;
   readonly #emitter: TypedEmitter<GuardEvents>;
   readonly #participants: ParticipantRegistry;
   readonly #tracker = new EventTracker();
@@ -97,7 +95,6 @@ class GuardImpl implements Guard {
   #cycle: Cycle | null = null;
   #wakeTimer: TimerHandle | null = null;
   #nameTimer: TimerHandle | null = null;
-  #slotTimer: TimerHandle | null = null;
   #resourceName: string | undefined;
   #resourceNameError: string | null = null;
   #lastPause: PauseInfo | null = null;
@@ -117,6 +114,9 @@ class GuardImpl implements Guard {
     this.clock = options.clock ?? systemClock;
     this.timers = options.timers ?? systemTimers;
     this.#fleet = options.fleet;
+    this.#gate = this.#fleet
+      ? new FleetGate(this.#fleet, options.timers ?? systemTimers, this.#o.drainDelayMs)
+      : undefined;
     this.#source = this.#fleet ? this.#fleet.wrapSource(options.source) : options.source;
     this.#resourceName = this.#o.resourceName;
     this.#emitter = new TypedEmitter<GuardEvents>(() => this.logger);
@@ -243,8 +243,8 @@ class GuardImpl implements Guard {
     this.#stopped = true;
     this.#detector.stop();
     this.#clearWake();
-    for (const t of [this.#nameTimer, this.#slotTimer, this.#releaseTimer])
-      if (t !== null) this.timers.clearTimeout(t);
+    if (this.#nameTimer !== null) this.timers.clearTimeout(this.#nameTimer);
+    this.#gate?.stop();
     await this.#source.stop();
     // Whatever was prepared is brought back: a stopped guard must not leave the app drained.
     const cycle = this.#cycle;
@@ -668,13 +668,11 @@ class GuardImpl implements Guard {
 
   /** Asks the fleet for a drain slot; without one the member keeps serving. */
   async #askSlot(cycle: Cycle): Promise<void> {
-    const fleet = this.#fleet;
-    if (!fleet) return;
-    if (this.#slotTimer !== null) this.timers.clearTimeout(this.#slotTimer);
-    this.#slotTimer = null;
-    const answer = await withDeadline(fleet.acquireSlot(cycle.ids), FLEET_TIMEOUT_MS, this.timers);
+    const gate = this.#gate;
+    if (!gate) return;
+    const answer = await gate.acquire(cycle.ids);
     if (this.#cycle !== cycle || cycle.resuming) {
-      if (answer === 'granted') await fleet.releaseSlot();
+      if (answer === 'granted') gate.release(true, () => true);
       return;
     }
     const was = cycle.slot;
@@ -695,10 +693,9 @@ class GuardImpl implements Guard {
       }
       cycle.draining = false;
       cycle.drainedAt = null;
-      this.#slotTimer = this.timers.setTimeout(() => {
-        this.#slotTimer = null;
+      gate.retry(() => {
         if (this.#cycle === cycle && !cycle.resuming && this.#running) void this.#askSlot(cycle);
-      }, SLOT_RETRY_MS);
+      });
       return;
     }
     const late = was === 'denied';
@@ -723,11 +720,9 @@ class GuardImpl implements Guard {
       }
       if (!cycle.draining || cycle.fleetReported.has(id)) return;
       cycle.fleetReported.add(id);
-      void withDeadline(this.#fleet!.prepared(t.event), FLEET_TIMEOUT_MS, this.timers, false).then(
-        (last) => {
-          if (last && this.#cycle === cycle && !cycle.resuming) this.#sendApproval(t.event);
-        },
-      );
+      void this.#gate!.prepared(t.event).then((last) => {
+        if (last && this.#cycle === cycle && !cycle.resuming) this.#sendApproval(t.event);
+      });
       return;
     }
     this.#sendApproval(t.event);
@@ -754,29 +749,6 @@ class GuardImpl implements Guard {
       },
     );
   }
-
-  /**
-   * Gives the drain slot back once the load balancer has had time to see this instance
-   * healthy again (`drainDelayMs`, as for draining): released at once, the next member
-   * could drain while this one is not yet back in rotation.
-   */
-  #releaseSlotLater(now: boolean): void {
-    const fleet = this.#fleet;
-    if (!fleet) return;
-    if (this.#releaseTimer !== null) this.timers.clearTimeout(this.#releaseTimer);
-    this.#releaseTimer = null;
-    if (now || this.#o.drainDelayMs === 0) {
-      void fleet.releaseSlot();
-      return;
-    }
-    this.#releaseTimer = this.timers.setTimeout(() => {
-      this.#releaseTimer = null;
-      // A new cycle may hold the slot again by now: only release an idle member's.
-      if (!this.#cycle) void fleet.releaseSlot();
-    }, this.#o.drainDelayMs);
-  }
-
-  #releaseTimer: TimerHandle | null = null;
 
   #announceShutdown(cycle: Cycle): void {
     if (cycle.shutdownAnnounced) return;
@@ -821,8 +793,7 @@ class GuardImpl implements Guard {
     why: string,
     stopping: boolean,
   ): Promise<void> {
-    if (this.#slotTimer !== null) this.timers.clearTimeout(this.#slotTimer);
-    this.#slotTimer = null;
+    this.#gate?.cancelRetry();
     cycle.controller.abort(
       stopping
         ? new FreezeguardError('ERR_STOPPED', 'guard stopped: resuming what was prepared')
@@ -849,7 +820,8 @@ class GuardImpl implements Guard {
     } catch (err) {
       this.logger.error({ err: toError(err) }, 'freezeguard: resume failed unexpectedly');
     }
-    if (cycle.slot === 'granted') this.#releaseSlotLater(stopping);
+    // Given back once the load balancer has had drainDelayMs to see this instance healthy.
+    if (cycle.slot === 'granted') this.#gate?.release(stopping, () => !this.#cycle);
     if (this.#cycle !== cycle) return;
     const now = this.clock.now();
     for (const e of events) {
@@ -896,28 +868,6 @@ class GuardImpl implements Guard {
     if (this.#running) this.#evaluate();
     else this.#setState('idle');
   }
-}
-
-/** Resolves `promise`, or `fallback` after `ms`: a slow fleet must never block a drain. */
-function withDeadline<T>(
-  promise: Promise<T>,
-  ms: number,
-  timers: Timers,
-  fallback?: T,
-): Promise<T> {
-  return new Promise<T>((resolve) => {
-    const timer = timers.setTimeout(() => resolve((fallback ?? 'unavailable') as T), ms);
-    promise.then(
-      (v) => {
-        timers.clearTimeout(timer);
-        resolve(v);
-      },
-      () => {
-        timers.clearTimeout(timer);
-        resolve((fallback ?? 'unavailable') as T);
-      },
-    );
-  });
 }
 
 /**
