@@ -7,7 +7,7 @@ import {
   FaultQueue,
   recordRequest,
   type SimServer,
-  sendText,
+  textSender,
 } from './http-kit.js';
 import type { FaultInput, SimRequest } from './simulator.js';
 
@@ -96,7 +96,7 @@ export interface AwsSimulator {
 
 const TOKEN_HEADER = 'x-aws-ec2-metadata-token';
 const TTL_HEADER = 'x-aws-ec2-metadata-token-ttl-seconds';
-const HEADERS = { 'Content-Type': 'text/plain', Server: 'EC2ws' };
+const send = textSender({ 'Content-Type': 'text/plain', Server: 'EC2ws' });
 const EVENT_PATHS = new Set([
   '/latest/meta-data/spot/instance-action',
   '/latest/meta-data/events/maintenance/scheduled',
@@ -135,7 +135,7 @@ class AwsSimulatorImpl extends EventEmitter {
     this.#mode = options.httpTokens ?? 'optional';
     this.#http = createSimServer(
       (req, res) => this.#handle(req, res),
-      (res, err) => this.#send(res, 500, String(err)),
+      (res, err) => send(res, 500, String(err)),
     );
   }
 
@@ -226,15 +226,6 @@ class AwsSimulatorImpl extends EventEmitter {
     this.emit('change', { what: 'events/maintenance/scheduled' });
   }
 
-  #send(
-    res: ServerResponse,
-    status: number,
-    body: string,
-    headers: Record<string, string> = {},
-  ): void {
-    sendText(res, status, body, HEADERS, headers);
-  }
-
   #validToken(value: string | string[] | undefined): boolean {
     if (typeof value !== 'string') return false;
     const expires = this.#tokens.get(value);
@@ -250,61 +241,59 @@ class AwsSimulatorImpl extends EventEmitter {
     const url = new URL(req.url ?? '/', 'http://169.254.169.254');
     recordRequest(this.requests, this, req, res, url);
     if (url.pathname === '/latest/api/token') return this.#token(req, res);
-    if (req.method !== 'GET') return this.#send(res, 405, '');
+    if (req.method !== 'GET') return send(res, 405, '');
     const presented = req.headers[TOKEN_HEADER];
     if (presented !== undefined || this.#mode === 'required') {
       // A token that is present must be valid, even where IMDSv1 is allowed.
       if (this.#mode === 'v1-only' ? false : !this.#validToken(presented))
-        return this.#send(res, 401, '');
+        return send(res, 401, '');
     }
-    if (!url.pathname.startsWith('/latest/meta-data/')) return this.#send(res, 404, notFound());
+    if (!url.pathname.startsWith('/latest/meta-data/')) return send(res, 404, notFound());
     if (EVENT_PATHS.has(url.pathname)) {
       const fault = this.#faults.take(
         (f) => f.path === undefined || url.pathname === `/latest/meta-data/${f.path}`,
       );
       const answered = await applyFault(fault, req, {
-        status: (status) => this.#send(res, status, `simulated ${status}`),
-        garbage: () => this.#send(res, 200, '[{"Code": 7, "NotBefore": "soon"'),
-        oversized: () => this.#send(res, 200, `[${' '.repeat(1_100_000)}]`),
+        status: (status) => send(res, status, `simulated ${status}`),
+        garbage: () => send(res, 200, '[{"Code": 7, "NotBefore": "soon"'),
+        oversized: () => send(res, 200, `[${' '.repeat(1_100_000)}]`),
       });
       if (answered) return;
     }
     const path = url.pathname.slice('/latest/meta-data/'.length);
     switch (path) {
       case 'instance-id':
-        return this.#send(res, 200, this.resourceName);
+        return send(res, 200, this.resourceName);
       case 'instance-type':
-        return this.#send(res, 200, 'm5.large');
+        return send(res, 200, 'm5.large');
       case 'placement/availability-zone':
-        return this.#send(res, 200, 'eu-west-1a');
+        return send(res, 200, 'eu-west-1a');
       case 'spot/instance-action':
-        return this.#spot
-          ? this.#send(res, 200, JSON.stringify(this.#spot))
-          : this.#send(res, 404, notFound());
+        return this.#spot ? send(res, 200, JSON.stringify(this.#spot)) : send(res, 404, notFound());
       case 'events/recommendations/rebalance':
         return this.#rebalance
-          ? this.#send(res, 200, JSON.stringify(this.#rebalance))
-          : this.#send(res, 404, notFound());
+          ? send(res, 200, JSON.stringify(this.#rebalance))
+          : send(res, 404, notFound());
       case 'events/maintenance/scheduled':
-        return this.#send(res, 200, JSON.stringify(this.events(), null, 2));
+        return send(res, 200, JSON.stringify(this.events(), null, 2));
       default:
-        return this.#send(res, 404, notFound());
+        return send(res, 404, notFound());
     }
   }
 
   #token(req: IncomingMessage, res: ServerResponse) {
-    if (this.#mode === 'v1-only') return this.#send(res, 404, notFound());
-    if (req.method !== 'PUT') return this.#send(res, 405, '');
+    if (this.#mode === 'v1-only') return send(res, 404, notFound());
+    if (req.method !== 'PUT') return send(res, 405, '');
     const fault = this.#faults.take((f) => f.path === 'api/token' && Boolean(f.status));
-    if (fault) return this.#send(res, fault.status!, `simulated ${fault.status}`);
+    if (fault) return send(res, fault.status!, `simulated ${fault.status}`);
     // A token must never be handed through a proxy or forwarder.
-    if (req.headers['x-forwarded-for'] !== undefined) return this.#send(res, 403, '');
+    if (req.headers['x-forwarded-for'] !== undefined) return send(res, 403, '');
     const ttl = Number(req.headers[TTL_HEADER]);
-    if (!Number.isInteger(ttl) || ttl < 1 || ttl > 21_600) return this.#send(res, 400, '');
+    if (!Number.isInteger(ttl) || ttl < 1 || ttl > 21_600) return send(res, 400, '');
     const token = `AQAEA${randomBytes(30).toString('base64url')}==`;
     this.#tokens.set(token, Date.now() + ttl * 1000);
     this.tokensIssued++;
-    this.#send(res, 200, token, { 'X-Aws-Ec2-Metadata-Token-Ttl-Seconds': String(ttl) });
+    send(res, 200, token, { 'X-Aws-Ec2-Metadata-Token-Ttl-Seconds': String(ttl) });
   }
 }
 

@@ -7,7 +7,7 @@ import {
   FaultQueue,
   recordRequest,
   type SimServer,
-  sendText,
+  textSender,
 } from './http-kit.js';
 import type { FaultInput, SimRequest } from './simulator.js';
 
@@ -73,13 +73,13 @@ export interface GcpSimulator {
 }
 
 const PREFIX = '/computeMetadata/v1/';
-const HEADERS = {
+const send = textSender({
   'Metadata-Flavor': 'Google',
   'Content-Type': 'application/text',
   Server: 'Metadata Server for VM',
   'X-XSS-Protection': '0',
   'X-Frame-Options': 'SAMEORIGIN',
-};
+});
 const WATCHED = new Set([
   'instance/maintenance-event',
   'instance/preempted',
@@ -108,7 +108,7 @@ class GcpSimulatorImpl extends EventEmitter {
     this.#offersUpcoming = options.upcomingMaintenance ?? true;
     this.#http = createSimServer(
       (req, res) => this.#handle(req, res),
-      (res, err) => this.#send(res, 500, String(err)),
+      (res, err) => send(res, 500, String(err)),
     );
   }
 
@@ -179,39 +179,30 @@ class GcpSimulatorImpl extends EventEmitter {
     }
   }
 
-  #send(
-    res: ServerResponse,
-    status: number,
-    body: string,
-    headers: Record<string, string> = {},
-  ): void {
-    sendText(res, status, body, HEADERS, headers);
-  }
-
   async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://metadata.google.internal');
     recordRequest(this.requests, this, req, res, url);
     // The metadata server refuses proxied requests and requests without its header.
     if (req.headers['x-forwarded-for'] !== undefined)
-      return this.#send(res, 403, 'Forbidden: X-Forwarded-For header is not allowed.\n');
-    if (!url.pathname.startsWith(PREFIX)) return this.#send(res, 404, 'Not Found\n');
+      return send(res, 403, 'Forbidden: X-Forwarded-For header is not allowed.\n');
+    if (!url.pathname.startsWith(PREFIX)) return send(res, 404, 'Not Found\n');
     if (req.headers['metadata-flavor'] !== 'Google')
-      return this.#send(res, 403, 'Missing required header "Metadata-Flavor": "Google"\n');
-    if (req.method !== 'GET') return this.#send(res, 405, 'Method Not Allowed\n');
+      return send(res, 403, 'Missing required header "Metadata-Flavor": "Google"\n');
+    if (req.method !== 'GET') return send(res, 405, 'Method Not Allowed\n');
     const key = url.pathname.slice(PREFIX.length).replace(/\/$/, '');
     if (this.#value(key) === null && key !== 'instance/upcoming-maintenance')
-      return this.#send(res, 404, 'Not Found\n');
+      return send(res, 404, 'Not Found\n');
     const wait = url.searchParams.get('wait_for_change') === 'true';
     const timeoutText = url.searchParams.get('timeout_sec');
     const timeoutSec = timeoutText === null ? 3600 : Number(timeoutText);
     if (wait && !(Number.isInteger(timeoutSec) && timeoutSec > 0))
-      return this.#send(res, 400, 'Bad Request: timeout_sec must be a positive integer\n');
+      return send(res, 400, 'Bad Request: timeout_sec must be a positive integer\n');
     if (WATCHED.has(key)) {
       const fault = this.#faults.take();
       const answered = await applyFault(fault, req, {
-        status: (status) => this.#send(res, status, `simulated ${status}\n`),
-        garbage: () => this.#send(res, 200, '\u0000not a value{', { ETag: 'garbage0000000000' }),
-        oversized: () => this.#send(res, 200, 'X'.repeat(1_100_000)),
+        status: (status) => send(res, status, `simulated ${status}\n`),
+        garbage: () => send(res, 200, '\u0000not a value{', { ETag: 'garbage0000000000' }),
+        oversized: () => send(res, 200, 'X'.repeat(1_100_000)),
       });
       if (answered) return;
       if (fault?.noFlavor) {
@@ -242,8 +233,8 @@ class GcpSimulatorImpl extends EventEmitter {
       }
     }
     const value = this.#value(key);
-    if (value === null) return this.#send(res, 404, 'Not Found\n');
-    this.#send(res, 200, value, { ETag: etag(value) });
+    if (value === null) return send(res, 404, 'Not Found\n');
+    send(res, 200, value, { ETag: etag(value) });
   }
 }
 

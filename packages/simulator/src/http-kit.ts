@@ -98,24 +98,29 @@ export function recordRequest(
   });
 }
 
-/**
- * Writes a whole answer: `base` headers, the `Content-Length` of `body`, then `headers`
- * (which may override the base ones).
- *
- * @example
- * ```ts
- * sendText(res, 200, 'i-0123', { Server: 'EC2ws' });
- * ```
- */
-export function sendText(
+/** Writes a whole answer; `headers` may override the sender's own. */
+export type Sender = (
   res: ServerResponse,
   status: number,
   body: string,
-  base: Readonly<Record<string, string>>,
-  headers: Readonly<Record<string, string>> = {},
-): void {
-  res.writeHead(status, { ...base, 'Content-Length': Buffer.byteLength(body), ...headers });
-  res.end(body);
+  headers?: Readonly<Record<string, string>>,
+) => void;
+
+/**
+ * A {@link Sender} that writes `base` headers, the `Content-Length` of the body, then the
+ * answer's own headers.
+ *
+ * @example
+ * ```ts
+ * const send = textSender({ Server: 'EC2ws' });
+ * send(res, 200, 'i-0123');
+ * ```
+ */
+export function textSender(base: Readonly<Record<string, string>>): Sender {
+  return (res, status, body, headers = {}) => {
+    res.writeHead(status, { ...base, 'Content-Length': Buffer.byteLength(body), ...headers });
+    res.end(body);
+  };
 }
 
 /**

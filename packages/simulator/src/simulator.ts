@@ -9,7 +9,7 @@ import {
   FaultQueue,
   recordRequest,
   type SimServer,
-  sendText,
+  textSender,
 } from './http-kit.js';
 
 /** Event types the emulator can announce (any string is accepted, as Azure may add some). */
@@ -147,6 +147,8 @@ export const MINIMUM_NOTICE_MS: Readonly<Record<string, number>> = {
 
 const CONTROL_PREFIX = '/__freezeguard';
 const MAX_BODY = 64 * 1024;
+const sendPlain = textSender({ 'Content-Type': 'text/plain; charset=utf-8' });
+const sendJson = textSender({ 'Content-Type': 'application/json; charset=utf-8' });
 
 class SimulatorImpl extends EventEmitter {
   readonly cloud = 'azure' as const;
@@ -340,14 +342,8 @@ class SimulatorImpl extends EventEmitter {
     body: unknown,
     headers: Record<string, string> = {},
   ): void {
-    const text = typeof body === 'string';
-    sendText(
-      res,
-      status,
-      text ? body : JSON.stringify(body),
-      { 'Content-Type': text ? 'text/plain; charset=utf-8' : 'application/json; charset=utf-8' },
-      headers,
-    );
+    if (typeof body === 'string') sendPlain(res, status, body, headers);
+    else sendJson(res, status, JSON.stringify(body), headers);
   }
 
   #overLimit(now: number): boolean {
