@@ -1,7 +1,14 @@
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import {
+  applyFault,
+  createSimServer,
+  FaultQueue,
+  recordRequest,
+  type SimServer,
+  textSender,
+} from './http-kit.js';
 import type { FaultInput, SimRequest } from './simulator.js';
 
 /** EC2 scheduled-event codes. */
@@ -89,6 +96,7 @@ export interface AwsSimulator {
 
 const TOKEN_HEADER = 'x-aws-ec2-metadata-token';
 const TTL_HEADER = 'x-aws-ec2-metadata-token-ttl-seconds';
+const send = textSender({ 'Content-Type': 'text/plain', Server: 'EC2ws' });
 const EVENT_PATHS = new Set([
   '/latest/meta-data/spot/instance-action',
   '/latest/meta-data/events/maintenance/scheduled',
@@ -118,33 +126,21 @@ class AwsSimulatorImpl extends EventEmitter {
   readonly #events = new Map<string, Ec2ScheduledEvent>();
   #spot: { action: string; time: string } | null = null;
   #rebalance: { noticeTime: string } | null = null;
-  readonly #faults: (AwsFaultInput & { remaining: number })[] = [];
-  readonly #server: Server;
-  readonly #sockets = new Set<Socket>();
+  readonly #faults = new FaultQueue<AwsFaultInput>();
+  readonly #http: SimServer;
 
   constructor(options: AwsSimulatorOptions) {
     super();
     this.resourceName = options.resourceName ?? 'i-0123456789abcdef0';
     this.#mode = options.httpTokens ?? 'optional';
-    this.#server = createServer((req, res) => {
-      this.#handle(req, res).catch((err) => {
-        if (!res.headersSent) this.#send(res, 500, String(err));
-      });
-    });
-    this.#server.on('connection', (socket) => {
-      this.#sockets.add(socket);
-      socket.on('close', () => this.#sockets.delete(socket));
-    });
+    this.#http = createSimServer(
+      (req, res) => this.#handle(req, res),
+      (res, err) => send(res, 500, String(err)),
+    );
   }
 
   async listen(port: number, host: string): Promise<void> {
-    await new Promise<void>((resolve, reject) => {
-      this.#server.once('error', reject);
-      this.#server.listen(port, host, () => resolve());
-    });
-    const address = this.#server.address() as AddressInfo;
-    this.port = address.port;
-    this.url = `http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`;
+    ({ port: this.port, url: this.url } = await this.#http.listen(port, host));
   }
 
   interruptSpot(input: { action?: string; inMs?: number } = {}): { action: string; time: string } {
@@ -207,21 +203,15 @@ class AwsSimulatorImpl extends EventEmitter {
   }
 
   fault(fault: AwsFaultInput): void {
-    const times = fault.times ?? 1;
-    if (!(times >= 1)) throw new TypeError(`fault(): \`times\` must be ≥ 1 (got ${fault.times})`);
-    this.#faults.push({ ...fault, remaining: times });
+    this.#faults.add(fault);
   }
 
   clearFaults(): void {
-    this.#faults.length = 0;
+    this.#faults.clear();
   }
 
   async close(): Promise<void> {
-    this.#server.close();
-    for (const s of this.#sockets) s.destroy();
-    await new Promise<void>((resolve) =>
-      this.#server.listening ? this.#server.once('close', () => resolve()) : resolve(),
-    );
+    await this.#http.close();
     this.removeAllListeners();
   }
 
@@ -234,21 +224,6 @@ class AwsSimulatorImpl extends EventEmitter {
       Description: `${prefix} ${event.Description}`,
     });
     this.emit('change', { what: 'events/maintenance/scheduled' });
-  }
-
-  #send(
-    res: ServerResponse,
-    status: number,
-    body: string,
-    headers: Record<string, string> = {},
-  ): void {
-    res.writeHead(status, {
-      'Content-Type': 'text/plain',
-      Server: 'EC2ws',
-      'Content-Length': Buffer.byteLength(body),
-      ...headers,
-    });
-    res.end(body);
   }
 
   #validToken(value: string | string[] | undefined): boolean {
@@ -264,80 +239,61 @@ class AwsSimulatorImpl extends EventEmitter {
 
   async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://169.254.169.254');
-    const record: SimRequest = {
-      at: Date.now(),
-      method: req.method ?? 'GET',
-      path: url.pathname + url.search,
-      headers: { ...req.headers },
-      status: 0,
-    };
-    this.requests.push(record);
-    if (this.requests.length > 10_000) this.requests.shift();
-    res.on('finish', () => {
-      record.status = res.statusCode;
-      this.emit('request', record);
-    });
+    recordRequest(this.requests, this, req, res, url);
     if (url.pathname === '/latest/api/token') return this.#token(req, res);
-    if (req.method !== 'GET') return this.#send(res, 405, '');
+    if (req.method !== 'GET') return send(res, 405, '');
     const presented = req.headers[TOKEN_HEADER];
     if (presented !== undefined || this.#mode === 'required') {
       // A token that is present must be valid, even where IMDSv1 is allowed.
       if (this.#mode === 'v1-only' ? false : !this.#validToken(presented))
-        return this.#send(res, 401, '');
+        return send(res, 401, '');
     }
-    if (!url.pathname.startsWith('/latest/meta-data/')) return this.#send(res, 404, notFound());
+    if (!url.pathname.startsWith('/latest/meta-data/')) return send(res, 404, notFound());
     if (EVENT_PATHS.has(url.pathname)) {
-      const fault = this.#faults.find(
+      const fault = this.#faults.take(
         (f) => f.path === undefined || url.pathname === `/latest/meta-data/${f.path}`,
       );
-      if (fault) {
-        if (--fault.remaining <= 0) this.#faults.splice(this.#faults.indexOf(fault), 1);
-        if (fault.delayMs) await new Promise((r) => setTimeout(r, fault.delayMs).unref());
-        if (fault.reset) return void req.socket.destroy();
-        if (fault.status) return this.#send(res, fault.status, `simulated ${fault.status}`);
-        if (fault.garbage) return this.#send(res, 200, '[{"Code": 7, "NotBefore": "soon"', {});
-        if (fault.oversized) return this.#send(res, 200, `[${' '.repeat(1_100_000)}]`);
-      }
+      const answered = await applyFault(fault, req, {
+        status: (status) => send(res, status, `simulated ${status}`),
+        garbage: () => send(res, 200, '[{"Code": 7, "NotBefore": "soon"'),
+        oversized: () => send(res, 200, `[${' '.repeat(1_100_000)}]`),
+      });
+      if (answered) return;
     }
     const path = url.pathname.slice('/latest/meta-data/'.length);
     switch (path) {
       case 'instance-id':
-        return this.#send(res, 200, this.resourceName);
+        return send(res, 200, this.resourceName);
       case 'instance-type':
-        return this.#send(res, 200, 'm5.large');
+        return send(res, 200, 'm5.large');
       case 'placement/availability-zone':
-        return this.#send(res, 200, 'eu-west-1a');
+        return send(res, 200, 'eu-west-1a');
       case 'spot/instance-action':
-        return this.#spot
-          ? this.#send(res, 200, JSON.stringify(this.#spot))
-          : this.#send(res, 404, notFound());
+        return this.#spot ? send(res, 200, JSON.stringify(this.#spot)) : send(res, 404, notFound());
       case 'events/recommendations/rebalance':
         return this.#rebalance
-          ? this.#send(res, 200, JSON.stringify(this.#rebalance))
-          : this.#send(res, 404, notFound());
+          ? send(res, 200, JSON.stringify(this.#rebalance))
+          : send(res, 404, notFound());
       case 'events/maintenance/scheduled':
-        return this.#send(res, 200, JSON.stringify(this.events(), null, 2));
+        return send(res, 200, JSON.stringify(this.events(), null, 2));
       default:
-        return this.#send(res, 404, notFound());
+        return send(res, 404, notFound());
     }
   }
 
   #token(req: IncomingMessage, res: ServerResponse) {
-    if (this.#mode === 'v1-only') return this.#send(res, 404, notFound());
-    if (req.method !== 'PUT') return this.#send(res, 405, '');
-    const fault = this.#faults.find((f) => f.path === 'api/token' && f.status);
-    if (fault) {
-      if (--fault.remaining <= 0) this.#faults.splice(this.#faults.indexOf(fault), 1);
-      return this.#send(res, fault.status!, `simulated ${fault.status}`);
-    }
+    if (this.#mode === 'v1-only') return send(res, 404, notFound());
+    if (req.method !== 'PUT') return send(res, 405, '');
+    const fault = this.#faults.take((f) => f.path === 'api/token' && Boolean(f.status));
+    if (fault) return send(res, fault.status!, `simulated ${fault.status}`);
     // A token must never be handed through a proxy or forwarder.
-    if (req.headers['x-forwarded-for'] !== undefined) return this.#send(res, 403, '');
+    if (req.headers['x-forwarded-for'] !== undefined) return send(res, 403, '');
     const ttl = Number(req.headers[TTL_HEADER]);
-    if (!Number.isInteger(ttl) || ttl < 1 || ttl > 21_600) return this.#send(res, 400, '');
+    if (!Number.isInteger(ttl) || ttl < 1 || ttl > 21_600) return send(res, 400, '');
     const token = `AQAEA${randomBytes(30).toString('base64url')}==`;
     this.#tokens.set(token, Date.now() + ttl * 1000);
     this.tokensIssued++;
-    this.#send(res, 200, token, { 'X-Aws-Ec2-Metadata-Token-Ttl-Seconds': String(ttl) });
+    send(res, 200, token, { 'X-Aws-Ec2-Metadata-Token-Ttl-Seconds': String(ttl) });
   }
 }
 

@@ -1,7 +1,14 @@
 import { createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import {
+  applyFault,
+  createSimServer,
+  FaultQueue,
+  recordRequest,
+  type SimServer,
+  textSender,
+} from './http-kit.js';
 import type { FaultInput, SimRequest } from './simulator.js';
 
 /** `instance/maintenance-event` values GCE serves. */
@@ -66,6 +73,13 @@ export interface GcpSimulator {
 }
 
 const PREFIX = '/computeMetadata/v1/';
+const send = textSender({
+  'Metadata-Flavor': 'Google',
+  'Content-Type': 'application/text',
+  Server: 'Metadata Server for VM',
+  'X-XSS-Protection': '0',
+  'X-Frame-Options': 'SAMEORIGIN',
+});
 const WATCHED = new Set([
   'instance/maintenance-event',
   'instance/preempted',
@@ -83,9 +97,8 @@ class GcpSimulatorImpl extends EventEmitter {
   upcoming: GceUpcomingMaintenance | null = null;
   readonly #onHostMaintenance: string;
   readonly #offersUpcoming: boolean;
-  readonly #server: Server;
-  readonly #sockets = new Set<Socket>();
-  readonly #faults: (GcpFaultInput & { remaining: number })[] = [];
+  readonly #http: SimServer;
+  readonly #faults = new FaultQueue<GcpFaultInput>();
   readonly #waiters = new Set<{ key: string; wake: () => void }>();
 
   constructor(options: GcpSimulatorOptions) {
@@ -93,15 +106,10 @@ class GcpSimulatorImpl extends EventEmitter {
     this.resourceName = options.resourceName ?? 'vm-1';
     this.#onHostMaintenance = options.onHostMaintenance ?? 'MIGRATE';
     this.#offersUpcoming = options.upcomingMaintenance ?? true;
-    this.#server = createServer((req, res) => {
-      this.#handle(req, res).catch((err) => {
-        if (!res.headersSent) this.#send(res, 500, String(err));
-      });
-    });
-    this.#server.on('connection', (socket) => {
-      this.#sockets.add(socket);
-      socket.on('close', () => this.#sockets.delete(socket));
-    });
+    this.#http = createSimServer(
+      (req, res) => this.#handle(req, res),
+      (res, err) => send(res, 500, String(err)),
+    );
   }
 
   get hanging(): number {
@@ -109,13 +117,7 @@ class GcpSimulatorImpl extends EventEmitter {
   }
 
   async listen(port: number, host: string): Promise<void> {
-    await new Promise<void>((resolve, reject) => {
-      this.#server.once('error', reject);
-      this.#server.listen(port, host, () => resolve());
-    });
-    const address = this.#server.address() as AddressInfo;
-    this.port = address.port;
-    this.url = `http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`;
+    ({ port: this.port, url: this.url } = await this.#http.listen(port, host));
   }
 
   setMaintenanceEvent(value: GceMaintenanceValue): void {
@@ -138,22 +140,16 @@ class GcpSimulatorImpl extends EventEmitter {
   }
 
   fault(fault: GcpFaultInput): void {
-    const times = fault.times ?? 1;
-    if (!(times >= 1)) throw new TypeError(`fault(): \`times\` must be ≥ 1 (got ${fault.times})`);
-    this.#faults.push({ ...fault, remaining: times });
+    this.#faults.add(fault);
   }
 
   clearFaults(): void {
-    this.#faults.length = 0;
+    this.#faults.clear();
   }
 
   async close(): Promise<void> {
     for (const w of this.#waiters) w.wake();
-    this.#server.close();
-    for (const s of this.#sockets) s.destroy();
-    await new Promise<void>((resolve) =>
-      this.#server.listening ? this.#server.once('close', () => resolve()) : resolve(),
-    );
+    await this.#http.close();
     this.removeAllListeners();
   }
 
@@ -183,68 +179,35 @@ class GcpSimulatorImpl extends EventEmitter {
     }
   }
 
-  #send(
-    res: ServerResponse,
-    status: number,
-    body: string,
-    headers: Record<string, string> = {},
-  ): void {
-    res.writeHead(status, {
-      'Metadata-Flavor': 'Google',
-      'Content-Type': 'application/text',
-      Server: 'Metadata Server for VM',
-      'X-XSS-Protection': '0',
-      'X-Frame-Options': 'SAMEORIGIN',
-      'Content-Length': Buffer.byteLength(body),
-      ...headers,
-    });
-    res.end(body);
-  }
-
   async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://metadata.google.internal');
-    const record: SimRequest = {
-      at: Date.now(),
-      method: req.method ?? 'GET',
-      path: url.pathname + url.search,
-      headers: { ...req.headers },
-      status: 0,
-    };
-    this.requests.push(record);
-    if (this.requests.length > 10_000) this.requests.shift();
-    res.on('finish', () => {
-      record.status = res.statusCode;
-      this.emit('request', record);
-    });
+    recordRequest(this.requests, this, req, res, url);
     // The metadata server refuses proxied requests and requests without its header.
     if (req.headers['x-forwarded-for'] !== undefined)
-      return this.#send(res, 403, 'Forbidden: X-Forwarded-For header is not allowed.\n');
-    if (!url.pathname.startsWith(PREFIX)) return this.#send(res, 404, 'Not Found\n');
+      return send(res, 403, 'Forbidden: X-Forwarded-For header is not allowed.\n');
+    if (!url.pathname.startsWith(PREFIX)) return send(res, 404, 'Not Found\n');
     if (req.headers['metadata-flavor'] !== 'Google')
-      return this.#send(res, 403, 'Missing required header "Metadata-Flavor": "Google"\n');
-    if (req.method !== 'GET') return this.#send(res, 405, 'Method Not Allowed\n');
+      return send(res, 403, 'Missing required header "Metadata-Flavor": "Google"\n');
+    if (req.method !== 'GET') return send(res, 405, 'Method Not Allowed\n');
     const key = url.pathname.slice(PREFIX.length).replace(/\/$/, '');
     if (this.#value(key) === null && key !== 'instance/upcoming-maintenance')
-      return this.#send(res, 404, 'Not Found\n');
+      return send(res, 404, 'Not Found\n');
     const wait = url.searchParams.get('wait_for_change') === 'true';
     const timeoutText = url.searchParams.get('timeout_sec');
     const timeoutSec = timeoutText === null ? 3600 : Number(timeoutText);
     if (wait && !(Number.isInteger(timeoutSec) && timeoutSec > 0))
-      return this.#send(res, 400, 'Bad Request: timeout_sec must be a positive integer\n');
+      return send(res, 400, 'Bad Request: timeout_sec must be a positive integer\n');
     if (WATCHED.has(key)) {
-      const fault = this.#faults[0];
-      if (fault) {
-        if (--fault.remaining <= 0) this.#faults.shift();
-        if (fault.delayMs) await new Promise((r) => setTimeout(r, fault.delayMs).unref());
-        if (fault.reset) return void req.socket.destroy();
-        if (fault.status) return this.#send(res, fault.status, `simulated ${fault.status}\n`);
-        if (fault.garbage)
-          return this.#send(res, 200, '\u0000not a value{', { ETag: 'garbage0000000000' });
-        if (fault.oversized) return this.#send(res, 200, 'X'.repeat(1_100_000));
-        if (fault.noFlavor) {
-          res.writeHead(200, { 'Content-Type': 'text/plain', 'Content-Length': 4 });
-          return void res.end('NONE');
-        }
+      const fault = this.#faults.take();
+      const answered = await applyFault(fault, req, {
+        status: (status) => send(res, status, `simulated ${status}\n`),
+        garbage: () => send(res, 200, '\u0000not a value{', { ETag: 'garbage0000000000' }),
+        oversized: () => send(res, 200, 'X'.repeat(1_100_000)),
+      });
+      if (answered) return;
+      if (fault?.noFlavor) {
+        res.writeHead(200, { 'Content-Type': 'text/plain', 'Content-Length': 4 });
+        return void res.end('NONE');
       }
     }
     if (wait) {
@@ -270,8 +233,8 @@ class GcpSimulatorImpl extends EventEmitter {
       }
     }
     const value = this.#value(key);
-    if (value === null) return this.#send(res, 404, 'Not Found\n');
-    this.#send(res, 200, value, { ETag: etag(value) });
+    if (value === null) return send(res, 404, 'Not Found\n');
+    send(res, 200, value, { ETag: etag(value) });
   }
 }
 

@@ -1,9 +1,16 @@
 import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { type AwsSimulator, type AwsSimulatorOptions, startAwsSimulator } from './aws.js';
 import { type GcpSimulator, type GcpSimulatorOptions, startGcpSimulator } from './gcp.js';
+import {
+  applyFault,
+  createSimServer,
+  FaultQueue,
+  recordRequest,
+  type SimServer,
+  textSender,
+} from './http-kit.js';
 
 /** Event types the emulator can announce (any string is accepted, as Azure may add some). */
 export type SimEventType =
@@ -140,6 +147,8 @@ export const MINIMUM_NOTICE_MS: Readonly<Record<string, number>> = {
 
 const CONTROL_PREFIX = '/__freezeguard';
 const MAX_BODY = 64 * 1024;
+const sendPlain = textSender({ 'Content-Type': 'text/plain; charset=utf-8' });
+const sendJson = textSender({ 'Content-Type': 'application/json; charset=utf-8' });
 
 class SimulatorImpl extends EventEmitter {
   readonly cloud = 'azure' as const;
@@ -152,10 +161,9 @@ class SimulatorImpl extends EventEmitter {
   readonly #events = new Map<string, SimEvent & { autoStart: boolean; completeAfterMs?: number }>();
   readonly #timers = new Set<NodeJS.Timeout>();
   readonly #eventTimers = new Map<string, NodeJS.Timeout[]>();
-  readonly #faults: (FaultInput & { remaining: number })[] = [];
-  readonly #sockets = new Set<Socket>();
+  readonly #faults = new FaultQueue<FaultInput>();
   readonly #recent: number[] = [];
-  readonly #server: Server;
+  readonly #http: SimServer;
   readonly #rate: number;
   readonly #timeScale: number;
 
@@ -166,27 +174,15 @@ class SimulatorImpl extends EventEmitter {
     this.#timeScale = options.timeScale ?? 1;
     if (!(this.#timeScale > 0))
       throw new TypeError(`Invalid option \`timeScale\`: must be > 0 (got ${options.timeScale})`);
-    this.#server = createServer((req, res) => {
-      this.#handle(req, res).catch((err) => {
-        if (!res.headersSent) this.#send(res, 500, { error: String(err) });
-      });
-    });
-    this.#server.keepAliveTimeout = 5_000;
-    this.#server.on('connection', (socket) => {
-      this.#sockets.add(socket);
-      socket.on('close', () => this.#sockets.delete(socket));
-    });
+    this.#http = createSimServer(
+      (req, res) => this.#handle(req, res),
+      (res, err) => this.#send(res, 500, { error: String(err) }),
+    );
+    this.#http.server.keepAliveTimeout = 5_000;
   }
 
   async listen(port: number, host: string): Promise<void> {
-    await new Promise<void>((resolve, reject) => {
-      this.#server.once('error', reject);
-      this.#server.listen(port, host, () => resolve());
-    });
-    const address = this.#server.address() as AddressInfo;
-    this.port = address.port;
-    const h = address.family === 'IPv6' ? `[${address.address}]` : address.address;
-    this.url = `http://${h}:${address.port}`;
+    ({ port: this.port, url: this.url } = await this.#http.listen(port, host));
   }
 
   events(): SimEvent[] {
@@ -280,23 +276,17 @@ class SimulatorImpl extends EventEmitter {
   }
 
   fault(fault: FaultInput): void {
-    const times = fault.times ?? 1;
-    if (!(times >= 1)) throw new TypeError(`fault(): \`times\` must be ≥ 1 (got ${fault.times})`);
-    this.#faults.push({ ...fault, remaining: times });
+    this.#faults.add(fault);
   }
 
   clearFaults(): void {
-    this.#faults.length = 0;
+    this.#faults.clear();
   }
 
   async close(): Promise<void> {
     for (const t of this.#timers) clearTimeout(t);
     this.#timers.clear();
-    this.#server.close();
-    for (const s of this.#sockets) s.destroy();
-    await new Promise<void>((resolve) =>
-      this.#server.listening ? this.#server.once('close', () => resolve()) : resolve(),
-    );
+    await this.#http.close();
     this.removeAllListeners();
   }
 
@@ -352,14 +342,8 @@ class SimulatorImpl extends EventEmitter {
     body: unknown,
     headers: Record<string, string> = {},
   ): void {
-    const text = typeof body === 'string' ? body : JSON.stringify(body);
-    res.writeHead(status, {
-      'Content-Type':
-        typeof body === 'string' ? 'text/plain; charset=utf-8' : 'application/json; charset=utf-8',
-      'Content-Length': Buffer.byteLength(text),
-      ...headers,
-    });
-    res.end(text);
+    if (typeof body === 'string') sendPlain(res, status, body, headers);
+    else sendJson(res, status, JSON.stringify(body), headers);
   }
 
   #overLimit(now: number): boolean {
@@ -371,19 +355,7 @@ class SimulatorImpl extends EventEmitter {
 
   async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://imds');
-    const record: SimRequest = {
-      at: Date.now(),
-      method: req.method ?? 'GET',
-      path: url.pathname + url.search,
-      headers: { ...req.headers },
-      status: 0,
-    };
-    this.requests.push(record);
-    if (this.requests.length > 10_000) this.requests.shift();
-    res.on('finish', () => {
-      record.status = res.statusCode;
-      this.emit('request', record);
-    });
+    recordRequest(this.requests, this, req, res, url);
     if (url.pathname.startsWith(`${CONTROL_PREFIX}/`)) return this.#control(req, res, url);
     if (!url.pathname.startsWith('/metadata/')) return this.#send(res, 404, { error: 'Not found' });
     // IMDS refuses anything that looks proxied, and anything without the Metadata header.
@@ -409,28 +381,20 @@ class SimulatorImpl extends EventEmitter {
     if (!API_VERSIONS.includes(apiVersion)) return this.#badVersion(res, 'Invalid version');
     if (req.method === 'POST') return this.#approve(req, res);
     if (req.method !== 'GET') return this.#send(res, 405, { error: 'Method not allowed' });
-    const fault = this.#faults[0];
-    if (fault) {
-      if (--fault.remaining <= 0) this.#faults.shift();
-      if (fault.delayMs) await new Promise((r) => setTimeout(r, fault.delayMs).unref());
-      if (fault.reset) {
-        req.socket.destroy();
-        return;
-      }
-      if (fault.status)
-        return this.#send(res, fault.status, { error: `simulated ${fault.status}` });
-      if (fault.garbage)
-        return this.#send(res, 200, '{"DocumentIncarnation": "lots", "Events": 7', {
+    const answered = await applyFault(this.#faults.take(), req, {
+      status: (status) => this.#send(res, status, { error: `simulated ${status}` }),
+      garbage: () =>
+        this.#send(res, 200, '{"DocumentIncarnation": "lots", "Events": 7', {
           'Content-Type': 'application/json',
-        });
-      if (fault.oversized) {
-        return this.#send(res, 200, {
+        }),
+      oversized: () =>
+        this.#send(res, 200, {
           DocumentIncarnation: this.incarnation,
           Events: [],
           padding: 'x'.repeat(1_100_000),
-        });
-      }
-    }
+        }),
+    });
+    if (answered) return;
     const etag = `"${this.incarnation}-${apiVersion}"`;
     if (req.headers['if-none-match'] === etag) {
       res.writeHead(304, { ETag: etag });

@@ -1,15 +1,9 @@
-import {
-  awsInstanceEvents,
-  type FreezeguardError,
-  type ScheduledEventsDocument,
-  systemClock,
-  systemTimers,
-} from '@freezeguard/core';
-import { recordingLogger } from '@freezeguard/core/testing';
+import { awsInstanceEvents } from '@freezeguard/core';
 import { until, wait } from '@freezeguard/test-utils';
-import { EnvHttpProxyAgent, getGlobalDispatcher, request, setGlobalDispatcher } from 'undici';
+import { request } from 'undici';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type AwsSimulator, type AwsSimulatorOptions, startSimulator } from '../src/index.js';
+import { recordSource, withDeadProxy } from './source-harness.js';
 
 let sim: AwsSimulator;
 const stops: (() => Promise<void>)[] = [];
@@ -37,30 +31,13 @@ function watchSource(options: Parameters<typeof awsInstanceEvents>[0] = {}) {
     maxBackoffMs: 1_000,
     ...options,
   });
-  const docs: ScheduledEventsDocument[] = [];
-  const errors: { error: FreezeguardError; streak: number }[] = [];
-  const logger = recordingLogger();
-  source.start({
-    logger,
-    clock: systemClock,
-    timers: systemTimers,
-    onDocument: (d) => docs.push(d),
-    onError: (error, streak) => errors.push({ error, streak }),
-  });
-  stops.push(() => source.stop());
-  return { source, docs, errors, logger, last: () => docs.at(-1)! };
+  return recordSource(source, stops);
 }
 
 describe('awsInstanceEvents against the EC2 emulator', { timeout: 20_000 }, () => {
   it('IMDSv2: one token PUT with a TTL, every GET carries it; proxies and the global dispatcher are ignored', async () => {
     await ec2({ httpTokens: 'required' });
-    const before = {
-      http: process.env.HTTP_PROXY,
-      dispatcher: getGlobalDispatcher(),
-    };
-    process.env.HTTP_PROXY = 'http://127.0.0.1:9';
-    setGlobalDispatcher(new EnvHttpProxyAgent());
-    try {
+    await withDeadProxy(async () => {
       const w = watchSource();
       await until(() => w.docs.length >= 3, 5_000, 'three documents');
       expect(w.errors).toEqual([]);
@@ -79,11 +56,7 @@ describe('awsInstanceEvents against the EC2 emulator', { timeout: 20_000 }, () =
       await expect(w.source.approve('x')).rejects.toMatchObject({
         code: 'ERR_APPROVAL_UNSUPPORTED',
       });
-    } finally {
-      if (before.http === undefined) delete process.env.HTTP_PROXY;
-      else process.env.HTTP_PROXY = before.http;
-      setGlobalDispatcher(before.dispatcher);
-    }
+    });
   });
 
   it('the emulator keeps the IMDSv2 rules: TTL 1–21600, 401 without a valid token, 403 through a forwarder', async () => {

@@ -1,16 +1,9 @@
-import {
-  azureScheduledEvents,
-  createGuard,
-  type FreezeguardError,
-  type ScheduledEventsDocument,
-  systemClock,
-  systemTimers,
-} from '@freezeguard/core';
+import { azureScheduledEvents, createGuard, systemClock, systemTimers } from '@freezeguard/core';
 import { recordingLogger } from '@freezeguard/core/testing';
 import { until, wait } from '@freezeguard/test-utils';
-import { EnvHttpProxyAgent, getGlobalDispatcher, setGlobalDispatcher } from 'undici';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { type Simulator, startSimulator } from '../src/index.js';
+import { recordSource, withDeadProxy } from './source-harness.js';
 
 let sim: Simulator;
 const stops: (() => Promise<void>)[] = [];
@@ -29,18 +22,7 @@ function watchSource(options: Parameters<typeof azureScheduledEvents>[0] = {}) {
     maxBackoffMs: 1_000,
     ...options,
   });
-  const docs: ScheduledEventsDocument[] = [];
-  const errors: { error: FreezeguardError; streak: number }[] = [];
-  const logger = recordingLogger();
-  source.start({
-    logger,
-    clock: systemClock,
-    timers: systemTimers,
-    onDocument: (d) => docs.push(d),
-    onError: (error, streak) => errors.push({ error, streak }),
-  });
-  stops.push(() => source.stop());
-  return { source, docs, errors, logger };
+  return recordSource(source, stops);
 }
 
 function maxPerSecond(times: number[]): number {
@@ -55,16 +37,7 @@ function maxPerSecond(times: number[]): number {
 
 describe('azureScheduledEvents against the emulator', () => {
   it('sends Metadata: true, no X-Forwarded-For, and bypasses HTTP(S)_PROXY and the global dispatcher', async () => {
-    const saved = {
-      http: process.env.HTTP_PROXY,
-      https: process.env.HTTPS_PROXY,
-      dispatcher: getGlobalDispatcher(),
-    };
-    // A proxy that does not exist: any request sent through it would fail.
-    process.env.HTTP_PROXY = 'http://127.0.0.1:9';
-    process.env.HTTPS_PROXY = 'http://127.0.0.1:9';
-    setGlobalDispatcher(new EnvHttpProxyAgent());
-    try {
+    await withDeadProxy(async () => {
       const w = watchSource();
       await until(() => w.docs.length >= 2, 5_000, 'two documents');
       expect(w.errors).toEqual([]);
@@ -73,13 +46,7 @@ describe('azureScheduledEvents against the emulator', () => {
         expect(r.headers['x-forwarded-for']).toBeUndefined();
         expect(r.headers['proxy-authorization']).toBeUndefined();
       }
-    } finally {
-      if (saved.http === undefined) delete process.env.HTTP_PROXY;
-      else process.env.HTTP_PROXY = saved.http;
-      if (saved.https === undefined) delete process.env.HTTPS_PROXY;
-      else process.env.HTTPS_PROXY = saved.https;
-      setGlobalDispatcher(saved.dispatcher);
-    }
+    });
   });
 
   it('honours the poll interval and uses If-None-Match', async () => {

@@ -1,16 +1,8 @@
-import {
-  type FreezeguardError,
-  gcpMaintenanceEvents,
-  type ScheduledEventsDocument,
-  systemClock,
-  systemTimers,
-  type TimeReferenceSample,
-} from '@freezeguard/core';
-import { recordingLogger } from '@freezeguard/core/testing';
+import { gcpMaintenanceEvents } from '@freezeguard/core';
 import { until, wait } from '@freezeguard/test-utils';
-import { EnvHttpProxyAgent, getGlobalDispatcher, setGlobalDispatcher } from 'undici';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type GcpSimulator, startSimulator } from '../src/index.js';
+import { recordSource, withDeadProxy } from './source-harness.js';
 
 let sim: GcpSimulator;
 const stops: (() => Promise<void>)[] = [];
@@ -34,21 +26,7 @@ function watchSource(options: Parameters<typeof gcpMaintenanceEvents>[0] = {}) {
     maxBackoffMs: 1_000,
     ...options,
   });
-  const docs: ScheduledEventsDocument[] = [];
-  const errors: { error: FreezeguardError; streak: number }[] = [];
-  const times: TimeReferenceSample[] = [];
-  const logger = recordingLogger();
-  source.start({
-    logger,
-    clock: systemClock,
-    timers: systemTimers,
-    onDocument: (d) => docs.push(d),
-    onError: (error, streak) => errors.push({ error, streak }),
-    onTimeReference: (s) => times.push(s),
-  });
-  stops.push(() => source.stop());
-  const last = () => docs.at(-1)!;
-  return { source, docs, errors, logger, times, last };
+  return recordSource(source, stops);
 }
 
 const saved = process.env.FREEZEGUARD_RESOURCE_NAME;
@@ -61,15 +39,7 @@ afterEach(() => {
 describe('gcpMaintenanceEvents against the GCE emulator', { timeout: 20_000 }, () => {
   it('sends Metadata-Flavor: Google, never through HTTP(S)_PROXY or the global dispatcher', async () => {
     await gce();
-    const before = {
-      http: process.env.HTTP_PROXY,
-      https: process.env.HTTPS_PROXY,
-      dispatcher: getGlobalDispatcher(),
-    };
-    process.env.HTTP_PROXY = 'http://127.0.0.1:9';
-    process.env.HTTPS_PROXY = 'http://127.0.0.1:9';
-    setGlobalDispatcher(new EnvHttpProxyAgent());
-    try {
+    await withDeadProxy(async () => {
       const w = watchSource();
       await until(() => w.docs.length >= 3, 5_000, 'three documents');
       expect(w.errors).toEqual([]);
@@ -87,13 +57,7 @@ describe('gcpMaintenanceEvents against the GCE emulator', { timeout: 20_000 }, (
         code: 'ERR_APPROVAL_UNSUPPORTED',
       });
       expect(await w.source.resolveResourceName()).toBe('vm-1');
-    } finally {
-      if (before.http === undefined) delete process.env.HTTP_PROXY;
-      else process.env.HTTP_PROXY = before.http;
-      if (before.https === undefined) delete process.env.HTTPS_PROXY;
-      else process.env.HTTPS_PROXY = before.https;
-      setGlobalDispatcher(before.dispatcher);
-    }
+    });
   });
 
   it('watches with hanging GETs (wait_for_change, last_etag, timeout_sec), not tight polling', async () => {

@@ -10,9 +10,9 @@ import {
   httpError,
   type MetadataResponse,
   parseEndpoint,
-  rfc1123,
 } from './metadata-http.js';
-import type { MaintenanceSource, SourceHealth } from './source.js';
+import { noApproval, platformEvent, pollLifecycle, resourceName } from './polled-source.js';
+import type { MaintenanceSource } from './source.js';
 
 /** Options of {@link awsInstanceEvents}. */
 export interface AwsInstanceEventsOptions {
@@ -109,7 +109,11 @@ export function awsInstanceEvents(
   const documents = documentBuilder();
   let clock: Clock = systemClock;
   let logger: Logger = silentLogger;
-  let name: string | null = configuredName ?? null;
+  const name = resourceName(configuredName ?? null, async () => {
+    const res = await get('instance-id');
+    if (res.status !== 200) throw httpError('EC2 IMDS', res, 'instance-id');
+    return res.body.toString('utf8').trim();
+  });
   let token: { value: string; expiresAt: number } | null = null;
   let version: 1 | 2 | null = null;
   let tokenFetch: Promise<string | null> | null = null;
@@ -190,26 +194,9 @@ export function awsInstanceEvents(
     return new FreezeguardError('ERR_BAD_DOCUMENT', `EC2 IMDS: ${message}`, { cause });
   }
 
-  function event(
-    id: string,
-    type: string,
-    notBefore: number,
-    description: string,
-    source: 'Platform' | 'User' = 'Platform',
-  ): ScheduledEvent {
-    const text = rfc1123(notBefore);
-    return {
-      EventId: id,
-      EventType: type,
-      ResourceType: 'VirtualMachine',
-      Resources: name === null ? [] : [name],
-      EventStatus: 'Scheduled',
-      NotBefore: text,
-      notBefore: parseNotBefore(text),
-      Description: description,
-      EventSource: source,
-      DurationInSeconds: -1,
-    };
+  function event(id: string, type: string, notBefore: number, description: string) {
+    const resources = name.current === null ? [] : [name.current];
+    return platformEvent({ id, type, status: 'Scheduled', notBefore, description, resources });
   }
 
   function json(res: MetadataResponse, what: string): unknown {
@@ -293,12 +280,7 @@ export function awsInstanceEvents(
   }
 
   async function read() {
-    if (name === null) {
-      const res = await get('instance-id');
-      if (res.status !== 200) throw httpError('EC2 IMDS', res, 'instance-id');
-      const id = res.body.toString('utf8').trim();
-      if (id !== '') name = id;
-    }
+    await name.resolve();
     // Each part on its own: a bad scheduled list must not hide a Spot interruption.
     const errors: unknown[] = [];
     const part = async <T>(fn: () => Promise<T>, fallback: T): Promise<T> => {
@@ -333,35 +315,15 @@ export function awsInstanceEvents(
     get imdsVersion() {
       return version;
     },
-    supportsApproval: false,
-    start(context) {
-      if (loop.running) return;
+    ...noApproval(
+      'EC2 has no call to start an instance event early; approval applies to Azure only',
+    ),
+    ...pollLifecycle(client, loop, (context) => {
       clock = context.clock;
       logger = context.logger;
-      client.bind(context);
-      loop.start(context);
-    },
-    async stop() {
-      loop.stop();
-      await client.close();
-    },
+    }),
     async resolveResourceName() {
-      if (name === null) {
-        const res = await get('instance-id');
-        if (res.status !== 200) throw httpError('EC2 IMDS', res, 'instance-id');
-        const id = res.body.toString('utf8').trim();
-        if (id !== '') name = id;
-      }
-      return name ?? undefined;
-    },
-    async approve() {
-      throw new FreezeguardError(
-        'ERR_APPROVAL_UNSUPPORTED',
-        'EC2 has no call to start an instance event early; approval applies to Azure only',
-      );
-    },
-    health(): SourceHealth {
-      return loop.health();
+      return (await name.resolve()) ?? undefined;
     },
   };
 }

@@ -7,7 +7,8 @@ import {
   httpError,
   parseEndpoint,
 } from './metadata-http.js';
-import type { MaintenanceSource, SourceHealth } from './source.js';
+import { pollLifecycle } from './polled-source.js';
+import type { MaintenanceSource } from './source.js';
 
 export { MIN_REQUEST_SPACING_MS } from './metadata-http.js';
 
@@ -133,15 +134,7 @@ export function azureScheduledEvents(
     pollIntervalMs: o.pollIntervalMs,
     maxBackoffMs: o.maxBackoffMs,
     supportsApproval: true,
-    start(context) {
-      if (loop.running) return;
-      client.bind(context);
-      loop.start(context);
-    },
-    async stop() {
-      loop.stop();
-      await client.close();
-    },
+    ...pollLifecycle(client, loop),
     async resolveResourceName() {
       const res = await client.send(nameUrl);
       if (res.status !== 200) throw httpError('IMDS', res, 'compute/name');
@@ -165,9 +158,6 @@ export function azureScheduledEvents(
           },
         );
       }
-    },
-    health(): SourceHealth {
-      return loop.health();
     },
   };
 }

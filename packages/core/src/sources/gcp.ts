@@ -9,9 +9,9 @@ import {
   httpError,
   type MetadataResponse,
   parseEndpoint,
-  rfc1123,
 } from './metadata-http.js';
-import type { MaintenanceSource, SourceHealth } from './source.js';
+import { noApproval, platformEvent, pollLifecycle, resourceName } from './polled-source.js';
+import type { MaintenanceSource } from './source.js';
 
 /** Options of {@link gcpMaintenanceEvents}. */
 export interface GcpMaintenanceEventsOptions {
@@ -140,7 +140,7 @@ export function gcpMaintenanceEvents(
   ];
   const documents = documentBuilder();
   let clock: Clock = systemClock;
-  let name: string | null = configuredName ?? null;
+  const name = resourceName(configuredName ?? null, () => text('name'));
   let onHostMaintenance: string | null = null;
   const sightings: Partial<Record<Key, Sighting>> = {};
 
@@ -254,7 +254,7 @@ export function gcpMaintenanceEvents(
   }
 
   function buildEvents(now: number): ScheduledEvent[] {
-    const resources = name === null ? [] : [name];
+    const resources = name.current === null ? [] : [name.current];
     const events: ScheduledEvent[] = [];
     const event = (
       id: string,
@@ -262,21 +262,15 @@ export function gcpMaintenanceEvents(
       status: 'Scheduled' | 'Started',
       notBefore: number,
       description: string,
-    ): ScheduledEvent => {
-      const notBeforeText = rfc1123(Math.ceil(notBefore / 1000) * 1000);
-      return {
-        EventId: id,
-        EventType: type,
-        ResourceType: 'VirtualMachine',
-        Resources: resources,
-        EventStatus: status,
-        NotBefore: notBeforeText,
-        notBefore: parseNotBefore(notBeforeText),
-        Description: description,
-        EventSource: 'Platform',
-        DurationInSeconds: -1,
-      };
-    };
+    ): ScheduledEvent =>
+      platformEvent({
+        id,
+        type,
+        status,
+        notBefore: Math.ceil(notBefore / 1000) * 1000,
+        description,
+        resources,
+      });
 
     const maintenance = watches[0]!.value;
     const m = sighting(
@@ -349,10 +343,7 @@ export function gcpMaintenanceEvents(
   }
 
   async function prime(): Promise<void> {
-    if (name === null) {
-      const n = await text('name');
-      if (n !== '') name = n;
-    }
+    await name.resolve();
     if (onHostMaintenance === null && o.upcomingMaintenance) {
       onHostMaintenance = await text('scheduling/on-host-maintenance').catch(() => 'UNKNOWN');
     }
@@ -390,32 +381,12 @@ export function gcpMaintenanceEvents(
   return {
     kind: 'gce-metadata',
     endpoint: base.origin,
-    supportsApproval: false,
-    start(context) {
-      if (loop.running) return;
+    ...noApproval('GCE has no call to start maintenance early; approval applies to Azure only'),
+    ...pollLifecycle(client, loop, (context) => {
       clock = context.clock;
-      client.bind(context);
-      loop.start(context);
-    },
-    async stop() {
-      loop.stop();
-      await client.close();
-    },
+    }),
     async resolveResourceName() {
-      if (name === null) {
-        const n = await text('name');
-        if (n !== '') name = n;
-      }
-      return name ?? undefined;
-    },
-    async approve() {
-      throw new FreezeguardError(
-        'ERR_APPROVAL_UNSUPPORTED',
-        'GCE has no call to start maintenance early; approval applies to Azure only',
-      );
-    },
-    health(): SourceHealth {
-      return loop.health();
+      return (await name.resolve()) ?? undefined;
     },
   };
 }
