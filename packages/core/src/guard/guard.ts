@@ -1,7 +1,7 @@
 import { isShutdownEvent, type ScheduledEvent, type ScheduledEventsDocument } from '../document.js';
 import { TypedEmitter } from '../emitter.js';
 import { assertOption, FreezeguardError, toError } from '../errors.js';
-import type { FleetCoordinator, SlotAnswer } from '../fleet.js';
+import type { FleetCoordinator } from '../fleet.js';
 import { createConsoleLogger, type Logger } from '../logger.js';
 import type { MaintenanceSource } from '../sources/source.js';
 import {
@@ -12,21 +12,12 @@ import {
   type Timers,
 } from '../time/clock.js';
 import { createPauseDetector, type PauseDetector, type PauseInfo } from '../time/pause.js';
+import { type Cycle, expectedEnd, localShutdownEvent, newCycle } from './cycle.js';
 import { FleetGate } from './fleet-gate.js';
+import { LifecycleMemory } from './memory.js';
 import { type ResolvedOptions, resolveGuardOptions } from './options.js';
-import {
-  type Participants as ParticipantRegistry,
-  Participants,
-  type PrepareRun,
-} from './participants.js';
-import {
-  ALIAS_WINDOW_MS,
-  type Decision,
-  decide,
-  type HandledMark,
-  type ObservedPause,
-  planPrepare,
-} from './policy.js';
+import { Participants } from './participants.js';
+import { type Decision, decide, planPrepare } from './policy.js';
 import { buildStatus } from './status.js';
 import { EventTracker, type RelevanceRules } from './tracker.js';
 import type {
@@ -39,32 +30,6 @@ import type {
   GuardStatus,
   Participant,
 } from './types.js';
-
-interface Cycle {
-  readonly ids: string[];
-  readonly startedAt: number;
-  readonly controller: AbortController;
-  readonly run: PrepareRun;
-  /** Opened or taken over by `guard.shutdown()`: never resumes. */
-  local: boolean;
-  prepared: boolean;
-  resuming: boolean;
-  failsafe: boolean;
-  /** False while a fleet member has no drain slot and keeps serving. */
-  draining: boolean;
-  slot: SlotAnswer | 'none' | 'pending';
-  /** When the instance left rotation (null while it serves). */
-  drainedAt: number | null;
-  shutdownAnnounced: boolean;
-  preparing: Promise<void>;
-  /** Events reported to the fleet as prepared. */
-  readonly fleetReported: Set<string>;
-}
-
-/** Unknown-duration events are expected to last this long (Retry-After). */
-const UNKNOWN_DURATION_MS = 30_000;
-/** Pauses kept for the policy (it only needs the recent ones). */
-const PAUSE_HISTORY = 32;
 
 /**
  * The guard composes the parts: the source feeds the {@link EventTracker}, the pause
@@ -81,12 +46,10 @@ class GuardImpl implements Guard {
   readonly #fleet: FleetCoordinator | undefined;
   readonly #gate: FleetGate | undefined;
   readonly #emitter: TypedEmitter<GuardEvents>;
-  readonly #participants: ParticipantRegistry;
+  readonly #participants: Participants;
   readonly #tracker = new EventTracker();
-  readonly #handled = new Map<string, HandledMark>();
-  readonly #recent: HandledMark[] = [];
+  readonly #memory = new LifecycleMemory();
   readonly #approvalsSent = new Set<string>();
-  readonly #pauses: ObservedPause[] = [];
   readonly #warnings: { at: string; message: string }[] = [];
   readonly #detector: PauseDetector;
   #state: GuardState = 'idle';
@@ -259,17 +222,7 @@ class GuardImpl implements Guard {
   shutdown(): Promise<void> {
     if (this.#localShutdown) return this.#localShutdown;
     assertOption(this.#running, 'shutdown()', 'needs a started guard', this.#running);
-    const event: ScheduledEvent = {
-      EventId: 'local-shutdown',
-      EventType: 'Terminate',
-      ResourceType: 'VirtualMachine',
-      Resources: this.#resourceName ? [this.#resourceName] : [],
-      EventStatus: 'Started',
-      NotBefore: '',
-      Description: 'guard.shutdown(): the process is shutting down',
-      EventSource: 'User',
-      notBefore: null,
-    };
+    const event = localShutdownEvent(this.#resourceName);
     this.#localEvent = event;
     this.logger.info({}, 'freezeguard: shutting down: draining like a maintenance event');
     const run = async (): Promise<void> => {
@@ -299,17 +252,11 @@ class GuardImpl implements Guard {
     if (!cycle) return null;
     const now = this.clock.now();
     if (cycle.resuming) return now;
-    let latest = now;
-    for (const id of cycle.ids) {
-      const t = this.#tracker.get(id);
-      if (!t?.active) continue;
-      const due = t.startedAt ?? t.event.notBefore ?? now;
-      const duration = t.event.DurationInSeconds;
-      const end =
-        Math.max(due, now) + (duration && duration > 0 ? duration * 1000 : UNKNOWN_DURATION_MS);
-      latest = Math.max(latest, Math.min(end, due + this.#o.maxHoldMs));
-    }
-    return latest;
+    return expectedEnd(
+      cycle.ids.map((id) => this.#tracker.get(id)),
+      now,
+      this.#o.maxHoldMs,
+    );
   }
 
   status(): GuardStatus {
@@ -326,7 +273,7 @@ class GuardImpl implements Guard {
         ...this.#source.health(),
       },
       events: this.#tracker.list(),
-      handled: this.#handled,
+      handled: this.#memory.handled,
       approvalsSent: this.#approvalsSent,
       cycle: cycle
         ? {
@@ -424,7 +371,7 @@ class GuardImpl implements Guard {
       );
     }
     for (const t of changes.ended) {
-      this.#handled.delete(t.id);
+      this.#memory.ended(t.id);
       this.logger.info(
         { eventId: t.id, eventType: t.event.EventType, eventStatus: t.event.EventStatus },
         t.present
@@ -449,16 +396,13 @@ class GuardImpl implements Guard {
       return;
     }
     this.logger.info({ ...pause }, 'freezeguard: process pause detected');
-    const began =
-      (pause as { beganAt?: number }).beganAt ?? pause.detectedAt - Math.max(0, pause.pausedMs);
-    this.#pauses.push({
+    this.#memory.recordPause({
       signal: pause.signal,
-      began,
       detectedAt: pause.detectedAt,
       pausedMs: pause.pausedMs,
+      clockStepMs: pause.clockStepMs,
       seq: this.#tracker.seq,
     });
-    if (this.#pauses.length > PAUSE_HISTORY) this.#pauses.shift();
     if (this.#cycle) this.#evaluate();
   }
 
@@ -508,7 +452,7 @@ class GuardImpl implements Guard {
   #evaluate(): void {
     if (!this.#running) return;
     const now = this.clock.now();
-    this.#forgetOld(now);
+    this.#memory.forget(now);
     const cycle = this.#cycle;
     const local = this.#localEvent;
     const d: Decision = decide({
@@ -522,8 +466,8 @@ class GuardImpl implements Guard {
       },
       resourceName: this.#resourceName,
       events: this.#tracker.list(),
-      handled: this.#handled,
-      recent: this.#recent,
+      handled: this.#memory.handled,
+      recent: this.#memory.recent,
       cycle: cycle
         ? {
             eventIds: cycle.ids.filter((id) => id !== local?.EventId),
@@ -535,12 +479,12 @@ class GuardImpl implements Guard {
             local: cycle.local,
           }
         : null,
-      pauses: this.#pauses,
+      pauses: this.#memory.pauses,
       lastDocumentAt: this.#lastDocumentAt,
       seq: this.#tracker.seq,
     });
     for (const mark of d.markHandled) {
-      this.#handled.set(mark.id, mark);
+      this.#memory.handled.set(mark.id, mark);
       this.logger.info(
         { eventId: mark.id },
         'freezeguard: a new EventId for the maintenance that just ran; not draining again',
@@ -575,51 +519,19 @@ class GuardImpl implements Guard {
     this.#wake(d.wakeAt);
   }
 
-  #forgetOld(now: number): void {
-    while (this.#recent.length > 0 && now - this.#recent[0]!.at > ALIAS_WINDOW_MS)
-      this.#recent.shift();
-  }
-
   #beginCycle(ids: string[], now: number, local: boolean): Cycle {
     const events = ids.map((id) => this.#tracker.get(id)?.event).filter((e) => e !== undefined);
     const notBefores = events.map((e) => e.notBefore).filter((n): n is number => n !== null);
     const plan = planPrepare(now, notBefores.length > 0 ? Math.min(...notBefores) : null, this.#o);
-    const controller = new AbortController();
-    const cycle: Cycle = {
+    const cycle = newCycle({
       ids,
-      startedAt: now,
-      controller,
+      now,
       local,
-      prepared: false,
-      resuming: false,
-      failsafe: false,
-      draining: true,
-      slot: this.#fleet && !local ? 'pending' : 'none',
-      drainedAt: null,
-      shutdownAnnounced: false,
-      preparing: Promise.resolve(),
-      fleetReported: new Set(),
-      run: {
-        signal: controller.signal,
-        plan,
-        invoked: new Set(),
-        failed: false,
-        draining: () => cycle.draining,
-        context: (_p, deadline, signal) => {
-          const evs = this.#cycleEvents(cycle);
-          return {
-            event: evs[0] ?? this.#localEvent!,
-            events: evs,
-            deadline,
-            signal,
-            drainUntil: plan.drainUntil,
-            shutdown: cycle.local || evs.some((e) => isShutdownEvent(e.EventType)),
-            draining: cycle.draining,
-            logger: this.logger,
-          };
-        },
-      },
-    };
+      plan,
+      pendingSlot: this.#fleet !== undefined && !local,
+      events: (c) => this.#cycleEvents(c),
+      logger: this.logger,
+    });
     this.#cycle = cycle;
     this.logger.info(
       { eventIds: ids, eventType: events[0]?.EventType ?? 'Terminate' },
@@ -633,7 +545,6 @@ class GuardImpl implements Guard {
       );
     }
     this.#setState('preparing');
-    cycle.drainedAt = now;
     cycle.preparing = (async () => {
       if (cycle.slot === 'pending') await this.#askSlot(cycle);
       await this.#participants.prepareAll(cycle.run);
@@ -766,14 +677,8 @@ class GuardImpl implements Guard {
       startedAt: cycle.startedAt,
       endedAt: now,
       outOfRotationMs: cycle.drainedAt === null ? 0 : now - cycle.drainedAt,
-      pausedMs: this.#pausedSince(cycle.startedAt),
+      pausedMs: this.#memory.pausedSince(cycle.startedAt).pausedMs,
     });
-  }
-
-  #pausedSince(from: number): number {
-    return this.#pauses
-      .filter((p) => p.detectedAt >= from)
-      .reduce((sum, p) => sum + Math.max(0, p.pausedMs), 0);
   }
 
   #resume(
@@ -803,8 +708,7 @@ class GuardImpl implements Guard {
     if (!stopping) this.#setState('resuming');
     const events = this.#cycleEvents(cycle);
     const cancelled = outcome === 'cancelled';
-    const pausedMs = this.#pausedSince(cycle.startedAt);
-    const clockStepMs = 0;
+    const { pausedMs, clockStepMs } = this.#memory.pausedSince(cycle.startedAt);
     try {
       await cycle.preparing;
       await this.#participants.resumeAll(cycle.run.invoked, (_p, deadline, signal) => ({
@@ -824,33 +728,8 @@ class GuardImpl implements Guard {
     if (cycle.slot === 'granted') this.#gate?.release(stopping, () => !this.#cycle);
     if (this.#cycle !== cycle) return;
     const now = this.clock.now();
-    for (const e of events) {
-      const t = this.#tracker.get(e.EventId);
-      if (!t?.active) continue;
-      const mark: HandledMark = {
-        id: t.id,
-        eventType: t.event.EventType,
-        resources: [...t.event.Resources],
-        status: t.event.EventStatus,
-        ran: t.startedAt !== null,
-        at: now,
-        seq: this.#tracker.seq,
-      };
-      this.#handled.set(t.id, mark);
-    }
-    for (const e of events) {
-      const t = this.#tracker.get(e.EventId);
-      if (t && (t.startedAt !== null || outcome === 'resumed'))
-        this.#recent.push({
-          id: t.id,
-          eventType: t.event.EventType,
-          resources: [...t.event.Resources],
-          status: t.event.EventStatus,
-          ran: true,
-          at: now,
-          seq: this.#tracker.seq,
-        });
-    }
+    const tracked = events.map((e) => this.#tracker.get(e.EventId)).filter((t) => t !== undefined);
+    this.#memory.cycleOver(tracked, outcome, now, this.#tracker.seq);
     this.#cycle = null;
     this.#tracker.prune(() => false);
     const failsafe = outcome === 'failsafe';

@@ -33,10 +33,10 @@ import type { ApprovalPolicy, CycleOutcome, GuardState, Phase, ResumeWhen } from
 /** A pause as the policy sees it. `stall`s are passed in too and never count. */
 export interface ObservedPause {
   readonly signal: PauseSignal;
-  /** Wall-clock estimate of when the pause began. */
-  readonly began: number;
   readonly detectedAt: number;
   readonly pausedMs: number;
+  /** Wall clock minus monotonic change over the pause (for `ResumeContext.clockStepMs`). */
+  readonly clockStepMs: number;
   /**
    * How many documents had been read when it was detected. A process or VM pause cannot
    * overlap a read, so every document up to this one was read before it began.
@@ -184,7 +184,7 @@ export function decide(input: PolicyInput): Decision {
   for (const t of events) {
     if (!t.relevant || !t.active || handled.has(t.id) || inCycle.has(t.id)) continue;
     // Only an id never seen Scheduled: one that was is a maintenance of its own.
-    if (t.event.EventStatus !== 'Started' || t.lastScheduledAt !== null) continue;
+    if (t.event.EventStatus !== 'Started' || t.lastScheduledSeq !== null) continue;
     for (const mark of input.recent) {
       if (
         mark.ran &&

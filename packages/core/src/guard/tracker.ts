@@ -22,16 +22,12 @@ export interface TrackedEvent {
   readonly relevant: boolean;
   /** Why it is not relevant, when it is not. */
   readonly reason: string | null;
-  readonly firstSeenAt: number;
-  /** Last document that listed it as `Scheduled`. */
-  readonly lastScheduledAt: number | null;
   /** First document that listed it as `Started` since it was last `Scheduled`. */
   readonly startedAt: number | null;
-  /** When it left the document or took a final status (`Canceled`, `Completed`…). */
-  readonly endedAt: number | null;
   /**
-   * The same facts as document sequence numbers (1 for the first document read, then +1
-   * per document): ordering by them survives a wall clock stepped backwards.
+   * Document sequence numbers (1 for the first document read, then +1 per document) of
+   * the first sighting, the last `Scheduled` one and the first `Started` one: ordering by
+   * them survives a wall clock stepped backwards.
    */
   readonly firstSeenSeq: number;
   readonly lastScheduledSeq: number | null;
@@ -133,8 +129,6 @@ export class EventTracker {
         active,
         relevant: reason === null,
         reason,
-        firstSeenAt: before?.firstSeenAt ?? now,
-        lastScheduledAt: status === 'Scheduled' ? now : (before?.lastScheduledAt ?? null),
         startedAt:
           status === 'Started'
             ? keepStart
@@ -143,7 +137,6 @@ export class EventTracker {
             : status === 'Scheduled'
               ? null
               : (before?.startedAt ?? null),
-        endedAt: active ? null : (before?.endedAt ?? now),
         firstSeenSeq: before?.firstSeenSeq ?? seq,
         lastScheduledSeq: status === 'Scheduled' ? seq : (before?.lastScheduledSeq ?? null),
         startedSeq:
@@ -161,7 +154,7 @@ export class EventTracker {
     }
     for (const [id, t] of this.#events) {
       if (seen.has(id) || !t.present) continue;
-      const next: TrackedEvent = { ...t, present: false, active: false, endedAt: t.endedAt ?? now };
+      const next: TrackedEvent = { ...t, present: false, active: false };
       this.#events.set(id, next);
       if (t.active) ended.push(next);
     }
