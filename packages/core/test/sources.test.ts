@@ -11,7 +11,7 @@ import {
   detectCloudSync,
   sourceFor,
 } from '../src/index.js';
-import { backoffDelay } from '../src/sources/metadata-http.js';
+import { backoffDelay } from '../src/sources/poll-loop.js';
 
 const dirs: Record<string, string> = {};
 const FIRMWARE: Record<string, Record<string, string>> = {

@@ -3,10 +3,10 @@ import { assertOption, FreezeguardError, withDefaults } from '../errors.js';
 import {
   assertCommonOptions,
   createMetadataClient,
-  createPollLoop,
   httpError,
   parseEndpoint,
 } from './metadata-http.js';
+import { createPollLoop } from './poll-loop.js';
 import { pollLifecycle } from './polled-source.js';
 import type { MaintenanceSource } from './source.js';
 

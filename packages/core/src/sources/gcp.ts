@@ -4,12 +4,12 @@ import { type Clock, systemClock } from '../time/clock.js';
 import {
   assertCommonOptions,
   createMetadataClient,
-  createPollLoop,
   documentBuilder,
   httpError,
   type MetadataResponse,
   parseEndpoint,
 } from './metadata-http.js';
+import { createPollLoop } from './poll-loop.js';
 import { noApproval, platformEvent, pollLifecycle, resourceName } from './polled-source.js';
 import type { MaintenanceSource } from './source.js';
 

@@ -1,7 +1,8 @@
 import { parseNotBefore, type ScheduledEvent } from '../document.js';
 import { FreezeguardError } from '../errors.js';
-import type { MetadataClient, PollLoop } from './metadata-http.js';
+import type { MetadataClient } from './metadata-http.js';
 import { rfc1123 } from './metadata-http.js';
+import type { PollLoop } from './poll-loop.js';
 import type { MaintenanceSource, SourceContext } from './source.js';
 
 /*
