@@ -1,5 +1,6 @@
 import type { AwsSimulator } from './aws.js';
 import type { GcpSimulator } from './gcp.js';
+import { delay, freezeProcess, signalTree } from './process-freeze.js';
 
 /**
  * Scenarios and rehearsals for the GCE and EC2 emulators, named after the real events.
@@ -152,34 +153,6 @@ export function runCloudScenario(
   }
 }
 
-/** Signals a process group (a detached child leads its own), else the process alone. */
-export function signalGroup(pid: number, sig: NodeJS.Signals): void {
-  try {
-    process.kill(-pid, sig);
-  } catch {
-    try {
-      process.kill(pid, sig);
-    } catch {
-      // already gone
-    }
-  }
-}
-
-function delay(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise<void>((resolve, reject) => {
-    if (signal?.aborted) return reject(signal.reason);
-    const t = setTimeout(resolve, Math.max(0, ms));
-    signal?.addEventListener(
-      'abort',
-      () => {
-        clearTimeout(t);
-        reject(signal.reason);
-      },
-      { once: true },
-    );
-  });
-}
-
 /** Options of {@link rehearseCloudFreeze}. */
 export interface CloudRehearsalOptions {
   readonly sim: GcpSimulator | AwsSimulator;
@@ -232,18 +205,7 @@ export async function rehearseCloudFreeze(
     };
   }
   await delay(noticeMs, options.signal);
-  signalGroup(pid, 'SIGSTOP');
-  options.onStop?.();
-  const stopAt = performance.now();
-  mark(`SIGSTOP: app frozen for ${(freezeMs / 1000).toFixed(1)} s`);
-  try {
-    await delay(freezeMs, options.signal);
-  } finally {
-    signalGroup(pid, 'SIGCONT');
-    options.onContinue?.();
-  }
-  const continueAt = performance.now();
-  mark('SIGCONT: app resumed');
+  const { stopAt, continueAt } = await freezeProcess(pid, freezeMs, options, mark);
   finish();
   return { eventId, approved: false, stopAt, continueAt };
 }
@@ -279,7 +241,7 @@ export async function rehearseShutdown(options: {
     mark('GCE preemption: preempted TRUE');
   }
   await delay(goneIn, options.signal);
-  signalGroup(options.pid, 'SIGSTOP');
+  signalTree(options.pid, 'SIGSTOP');
   mark('instance gone (SIGSTOP)');
   return { announcedAt, goneAt: performance.now() };
 }

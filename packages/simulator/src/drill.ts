@@ -4,6 +4,7 @@ import { createServer } from 'node:net';
 import { createInterface } from 'node:readline';
 import { rehearseCloudFreeze } from './clouds.js';
 import { type LoadBucket, startLoad } from './load.js';
+import { delay, freezeProcess, signalTree } from './process-freeze.js';
 import { type DrillDetail, drillDetail, measuredPause, watchPhases } from './report.js';
 import { type SimCloud, type Simulator, startSimulator } from './simulator.js';
 
@@ -101,37 +102,12 @@ function probe(url: string, timeoutMs: number): Promise<number | string> {
   });
 }
 
-/** Waits `ms`; the abort listener is removed when the wait ends, so loops never pile them up (exported for its test). */
-export const delay = (ms: number, signal?: AbortSignal) =>
-  new Promise<void>((resolve, reject) => {
-    if (signal?.aborted) return reject(signal.reason);
-    const onAbort = () => {
-      clearTimeout(t);
-      reject(signal?.reason);
-    };
-    const t = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
+// Exported for its test.
+export { delay } from './process-freeze.js';
 
 function killGroup(child: ChildProcess, sig: NodeJS.Signals): void {
   if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
   signalTree(child.pid, sig);
-}
-
-/** Signals a process group (a detached child leads its own), else the process alone. */
-function signalTree(pid: number, sig: NodeJS.Signals): void {
-  try {
-    process.kill(-pid, sig);
-  } catch {
-    try {
-      process.kill(pid, sig);
-    } catch {
-      // already gone
-    }
-  }
 }
 
 /** Options of {@link rehearseFreeze}. */
@@ -217,18 +193,7 @@ export async function rehearseFreeze(options: RehearseFreezeOptions): Promise<Re
   sim.start(event.EventId);
   mark('event Started');
   await delay(250, options.signal);
-  signalTree(pid, 'SIGSTOP');
-  options.onStop?.();
-  const stopAt = performance.now();
-  mark(`SIGSTOP: app frozen for ${(freezeMs / 1000).toFixed(1)} s`);
-  try {
-    await delay(freezeMs, options.signal);
-  } finally {
-    signalTree(pid, 'SIGCONT');
-    options.onContinue?.();
-  }
-  const continueAt = performance.now();
-  mark('SIGCONT: app resumed');
+  const { stopAt, continueAt } = await freezeProcess(pid, freezeMs, options, mark);
   sim.complete(event.EventId);
   mark('event removed from the document');
   return { eventId: event.EventId, approved, stopAt, continueAt };
