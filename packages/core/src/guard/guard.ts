@@ -12,6 +12,7 @@ import {
   type Timers,
 } from '../time/clock.js';
 import { createPauseDetector, type PauseDetector, type PauseInfo } from '../time/pause.js';
+import { Approvals } from './approvals.js';
 import { type Cycle, expectedEnd, localShutdownEvent, newCycle } from './cycle.js';
 import { FleetGate } from './fleet-gate.js';
 import { LifecycleMemory } from './memory.js';
@@ -49,7 +50,7 @@ class GuardImpl implements Guard {
   readonly #participants: Participants;
   readonly #tracker = new EventTracker();
   readonly #memory = new LifecycleMemory();
-  readonly #approvalsSent = new Set<string>();
+  readonly #approvals: Approvals;
   readonly #warnings: { at: string; message: string }[] = [];
   readonly #detector: PauseDetector;
   #state: GuardState = 'idle';
@@ -83,6 +84,13 @@ class GuardImpl implements Guard {
     this.#source = this.#fleet ? this.#fleet.wrapSource(options.source) : options.source;
     this.#resourceName = this.#o.resourceName;
     this.#emitter = new TypedEmitter<GuardEvents>(() => this.logger);
+    this.#approvals = new Approvals(this.#source, this.logger, {
+      approved: (event) => {
+        this.#emitter.emit('approved', { eventId: event.EventId, event });
+        this.#evaluate();
+      },
+      failed: (error) => this.#emitter.emit('error', error),
+    });
     this.#participants = new Participants({
       clock: this.clock,
       timers: this.timers,
@@ -274,7 +282,7 @@ class GuardImpl implements Guard {
       },
       events: this.#tracker.list(),
       handled: this.#memory.handled,
-      approvalsSent: this.#approvalsSent,
+      approvalsSent: this.#approvals.sent,
       cycle: cycle
         ? {
             startedAt: cycle.startedAt,
@@ -475,7 +483,7 @@ class GuardImpl implements Guard {
             prepared: cycle.prepared,
             prepareFailed: cycle.run.failed,
             resuming: cycle.resuming,
-            approvalsSent: this.#approvalsSent,
+            approvalsSent: this.#approvals.sent,
             local: cycle.local,
           }
         : null,
@@ -622,43 +630,21 @@ class GuardImpl implements Guard {
 
   #approve(cycle: Cycle, id: string): void {
     const t = this.#tracker.get(id);
-    if (!t || this.#approvalsSent.has(id)) return;
+    if (!t || this.#approvals.sent.has(id)) return;
     if (this.#o.approve === 'fleet') {
       // Fleet unreachable: solo behaviour, approve only an event that lists this VM alone.
       if (cycle.slot === 'unavailable') {
-        if (t.event.Resources.length === 1) this.#sendApproval(t.event);
+        if (t.event.Resources.length === 1) this.#approvals.send(t.event);
         return;
       }
       if (!cycle.draining || cycle.fleetReported.has(id)) return;
       cycle.fleetReported.add(id);
       void this.#gate!.prepared(t.event).then((last) => {
-        if (last && this.#cycle === cycle && !cycle.resuming) this.#sendApproval(t.event);
+        if (last && this.#cycle === cycle && !cycle.resuming) this.#approvals.send(t.event);
       });
       return;
     }
-    this.#sendApproval(t.event);
-  }
-
-  #sendApproval(event: ScheduledEvent): void {
-    const id = event.EventId;
-    if (this.#approvalsSent.has(id)) return;
-    this.#approvalsSent.add(id);
-    this.#source.approve(id).then(
-      () => {
-        this.logger.info({ eventId: id }, 'freezeguard: event approved (StartRequests sent)');
-        this.#emitter.emit('approved', { eventId: id, event });
-        this.#evaluate();
-      },
-      (err: unknown) => {
-        const error = new FreezeguardError(
-          'ERR_APPROVAL_FAILED',
-          `approving event ${id} failed: ${toError(err).message}`,
-          { cause: err, details: { eventId: id } },
-        );
-        this.logger.error({ eventId: id, err: error }, 'freezeguard: approving the event failed');
-        this.#emitter.emit('error', error);
-      },
-    );
+    this.#approvals.send(t.event);
   }
 
   #announceShutdown(cycle: Cycle): void {
