@@ -248,6 +248,18 @@ describe('9. approval never expedites an unprepared instance', () => {
   });
 });
 
+describe('approval after a compressed drain', () => {
+  it('waits until the instance has been out of rotation for the configured drainDelayMs', async () => {
+    const s = await started({ approve: 'solo', drainDelayMs: 5_000 });
+    s.source.publish(doc([freeze({ NotBefore: soon(4_000) })]));
+    await s.clock.advance(3_000); // the compressed prepare is done (drain cut to 1.8 s)…
+    expect(s.guard.state).toBe('ready');
+    expect(s.source.approvals).toEqual([]); // …but approving would freeze a VM still in rotation
+    await s.clock.advance(2_000);
+    expect(s.source.approvals).toEqual(['EV-1']);
+  });
+});
+
 describe('10. stop() in the middle of a cycle', () => {
   it('resumes what was prepared', async () => {
     const s = await started();

@@ -34,8 +34,9 @@ describe('freezeguard drill', () => {
       process.execPath,
       app,
     ]);
-    const report = JSON.parse(res.stdout) as DrillReport;
+    // The exit code first: when the drill fails, its stderr says why.
     expect(res.code, res.stderr).toBe(0);
+    const report = JSON.parse(res.stdout) as DrillReport;
     expect(report.passed).toBe(true);
     expect(report.drainedBeforeFreeze).toBe(true);
     expect(report.drainLeadMs).toBeGreaterThan(500);

@@ -471,6 +471,7 @@ class GuardImpl implements Guard {
         resumeWhen: this.#o.resumeWhen,
         approve: this.#o.approve,
         canApprove: this.#source.supportsApproval !== false,
+        drainDelayMs: this.#o.drainDelayMs,
       },
       resourceName: this.#resourceName,
       events: this.#tracker.list(),
@@ -485,6 +486,7 @@ class GuardImpl implements Guard {
             resuming: cycle.resuming,
             approvalsSent: this.#approvals.sent,
             local: cycle.local,
+            drainedAt: cycle.drainedAt,
           }
         : null,
       pauses: this.#memory.pauses,

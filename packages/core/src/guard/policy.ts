@@ -26,8 +26,9 @@ import type { ApprovalPolicy, CycleOutcome, GuardState, Phase, ResumeWhen } from
  *   same type and resources as an event that just ran, is the same maintenance;
  * - fail-safe (`maxHoldMs`): an event `Started` that long with no pause observed, or a
  *   source blind that long past NotBefore, no longer holds the cycle;
- * - approval needs a cycle whose every participant prepared, never for an event naming
- *   another VM under `solo`.
+ * - approval needs a cycle whose every participant prepared and an instance out of
+ *   rotation for the configured drain delay (never one still serving), never for an event
+ *   naming another VM under `solo`.
  */
 
 /** A pause as the policy sees it. `stall`s are passed in too and never count. */
@@ -70,6 +71,8 @@ export interface CycleView {
   readonly approvalsSent: ReadonlySet<string>;
   /** Opened by `guard.shutdown()`: holds until the process exits. */
   readonly local: boolean;
+  /** When the instance left rotation; null while it serves (a fleet member without a slot). */
+  readonly drainedAt: number | null;
 }
 
 /** The options the policy reads. */
@@ -80,6 +83,12 @@ export interface PolicyOptions {
   readonly approve: ApprovalPolicy;
   /** False when the source cannot approve (GCE, EC2). */
   readonly canApprove: boolean;
+  /**
+   * The configured drain delay: an approval brings the freeze forward, so it waits until
+   * the load balancer has had this long to take the instance out, even when a short
+   * notice compressed the prepare.
+   */
+  readonly drainDelayMs: number;
 }
 
 /** Everything a decision depends on. */
@@ -323,7 +332,23 @@ export function decide(input: PolicyInput): Decision {
   }
 
   const approve: string[] = [];
-  if (cycle.prepared && !cycle.prepareFailed && o.canApprove && o.approve !== 'never') {
+  const drainedLongEnough = cycle.drainedAt !== null && now >= cycle.drainedAt + o.drainDelayMs;
+  if (
+    cycle.prepared &&
+    !cycle.prepareFailed &&
+    o.canApprove &&
+    o.approve !== 'never' &&
+    cycle.drainedAt !== null &&
+    !drainedLongEnough
+  )
+    wakeAt = Math.min(wakeAt, cycle.drainedAt + o.drainDelayMs);
+  if (
+    cycle.prepared &&
+    !cycle.prepareFailed &&
+    o.canApprove &&
+    o.approve !== 'never' &&
+    drainedLongEnough
+  ) {
     const name = input.resourceName;
     for (const t of members) {
       const ev = t.event;
