@@ -445,6 +445,8 @@ describe('packed tarballs in fresh projects', () => {
         // After drainDelayMs (15 s) vm-a has prepared; the only member on the VM the event
         // lists, so the last to prepare: it approves, and the event starts long before NotBefore.
         await members[0]!.waitFor(/this one approves the event/, 30_000);
+        // The fleet's verdict is logged before the POST reaches the emulator.
+        await until(() => sim.approvals.length > 0, 5_000, 'the approval');
         expect(sim.approvals.map((a) => a.eventId)).toEqual([ev.EventId]);
         expect(sim.approvals[0]!.at).toBeLessThan(ev.notBefore);
         await members[0]!.waitFor(/ready → frozen/, 10_000);
