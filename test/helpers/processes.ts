@@ -1,4 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
+import { appendFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -56,6 +57,11 @@ export function spawnTracked(
     lines.push(...d.toString().split('\n').filter(Boolean));
     if (lines.length > 200) lines.splice(0, lines.length - 200);
   };
+  if (process.env.FG_HAPROXY_LOG) {
+    const f = `${process.env.FG_HAPROXY_LOG}/${label}-${proc.pid}.log`;
+    proc.stdout!.on('data', (d: Buffer) => appendFileSync(f, d));
+    proc.stderr!.on('data', (d: Buffer) => appendFileSync(f, d));
+  }
   proc.stdout!.on('data', keep);
   proc.stderr!.on('data', keep);
   (proc as ChildProcess & { logs: string[]; label: string }).logs = lines;
@@ -144,7 +150,11 @@ function haproxyServers(socketPath: string): Promise<{ name: string; status: str
   });
 }
 
-/** HAProxy with active HTTP checks on /health/ready (inter 500ms fall 2 rise 2). */
+/**
+ * HAProxy with active HTTP checks on /health/ready (inter 500ms fall 2 rise 2 unless
+ * `probe` says otherwise). `FG_HAPROXY_LOG=<dir>` logs every request and check to a file
+ * there, to see when the balancer let go of a backend.
+ */
 export async function startHaproxy(
   backends: readonly App[],
   options: {
@@ -156,6 +166,8 @@ export async function startHaproxy(
     readonly checkTimeout?: string;
     /** Open a stats socket: `Haproxy.servers()` then reads the backends' states. */
     readonly stats?: boolean;
+    /** How the balancer probes: every `inter`, out after `fall` failures, back after `rise` passes. Default 500ms, 2, 2. */
+    readonly probe?: { readonly inter: string; readonly fall: number; readonly rise: number };
   } = {},
 ): Promise<Haproxy> {
   const port = await freePort();
@@ -166,9 +178,13 @@ export async function startHaproxy(
     [
       'global',
       '  maxconn 4096',
+      ...(process.env.FG_HAPROXY_LOG ? ['  log stderr format iso local0 info'] : []),
       ...(options.stats ? [`  stats socket ${join(dir, 'stats.sock')} mode 600 level user`] : []),
       'defaults',
       '  mode http',
+      ...(process.env.FG_HAPROXY_LOG
+        ? ['  log global', '  option httplog', '  option log-health-checks']
+        : []),
       '  timeout connect 1s',
       '  timeout client 30s',
       `  timeout server ${options.serverTimeout ?? '3s'}`,
@@ -182,7 +198,7 @@ export async function startHaproxy(
       `  balance ${options.balance ?? 'roundrobin'}`,
       '  option httpchk GET /health/ready',
       '  http-check expect status 200',
-      '  default-server inter 500ms fall 2 rise 2',
+      `  default-server inter ${options.probe?.inter ?? '500ms'} fall ${options.probe?.fall ?? 2} rise ${options.probe?.rise ?? 2}`,
       ...(options.identify ? ['  http-response set-header X-Served-By %s'] : []),
       ...backends.map(
         (b, i) =>
