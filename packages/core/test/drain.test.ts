@@ -15,7 +15,8 @@ import { DrainMonitor } from '../src/drain/confirm.js';
  *
  *   D1  confirmed => every prober that probed within the window received its last
  *       `threshold` answers failing, all of them after the drain began;
- *   D2  confirmed => nothing in flight and no request for `quietMs`;
+ *   D2  confirmed => nothing in flight and no request for the quiet period (at least
+ *       200 ms, at most `quietMs`);
  *   D3  no prober within the window => `unprobed` (the fixed delay applies), never confirmed;
  *   D4  once requests stop and every prober keeps probing, confirmed within
  *       threshold × its interval + quietMs of the last request or drain start;
@@ -129,7 +130,7 @@ describe('DrainMonitor (generated sequences)', () => {
             // D5: the look before was settled (its only gap: that look) with no arrival since.
             expect(before?.arrivals).toBe(arrivals);
             expect(inFlight).toBe(0); // D2
-            expect(now - Math.max(lastRequest, began)).toBeGreaterThanOrEqual(QUIET);
+            expect(now - Math.max(lastRequest, began)).toBeGreaterThanOrEqual(Math.min(QUIET, 200));
           });
           if (began === null) return;
           // D4: traffic stops, every prober still in the window keeps probing.
@@ -226,5 +227,21 @@ describe('balancer presets', () => {
       'Azure Preempt (Spot eviction)',
       'GCE preemption',
     ]);
+  });
+});
+
+describe('the quiet period follows the traffic', () => {
+  it('is five mean gaps under steady traffic, at least 200 ms, at most quietMs', () => {
+    const m = new DrainMonitor({ unhealthyThreshold: 1, intervalMs: 500, quietMs: 1000 });
+    expect(m.quietMs()).toBe(1000);
+    m.begin(0);
+    for (let t = 10; t <= 1000; t += 20) m.request(t);
+    expect(m.quietMs()).toBe(200);
+    const slow = new DrainMonitor({ unhealthyThreshold: 1, intervalMs: 500, quietMs: 1000 });
+    slow.begin(0);
+    for (let t = 100; t <= 2000; t += 100) slow.request(t);
+    expect(slow.quietMs()).toBe(500);
+    for (let t = 2500; t <= 10_000; t += 500) slow.request(t);
+    expect(slow.quietMs()).toBe(1000);
   });
 });

@@ -10,7 +10,11 @@ export interface DrainMonitorOptions {
   readonly unhealthyThreshold: number;
   /** The balancer's configured probe interval: how long a silent prober still counts. */
   readonly intervalMs: number;
-  /** No ordinary request for this long, after the probers let go. */
+  /**
+   * The longest quiet period asked for: no ordinary request for this long once the probers
+   * let go. Shorter under steady traffic (five mean gaps between arrivals, at least 200 ms):
+   * quiet means the traffic stopped, and at 50 requests a second that shows in 200 ms.
+   */
   readonly quietMs: number;
 }
 
@@ -24,6 +28,9 @@ export type DrainVerdict =
   | { readonly state: 'pending'; readonly missing: readonly string[] }
   /** Every recent prober saw its failures, nothing in flight, no new request for `quietMs`. */
   | { readonly state: 'confirmed' };
+
+/** The shortest quiet period, however busy the traffic. */
+const MIN_QUIET_MS = 200;
 
 interface Prober {
   lastAt: number;
@@ -53,6 +60,9 @@ export class DrainMonitor {
   #settledAt: number | null = null;
   #arrivals = 0;
   #settledArrivals = -1;
+  /** Mean gap between arrivals while draining (exponentially weighted), or null. */
+  #gapMs: number | null = null;
+  #sinceBegin = 0;
 
   constructor(options: DrainMonitorOptions) {
     this.#o = options;
@@ -68,6 +78,8 @@ export class DrainMonitor {
     this.#beganAt = now;
     this.#lastRequestAt = now;
     this.#settledAt = null;
+    this.#gapMs = null;
+    this.#sinceBegin = 0;
     for (const p of this.#probers.values()) p.failures = 0;
   }
 
@@ -95,8 +107,21 @@ export class DrainMonitor {
 
   /** An ordinary request arrived; only matters while draining. */
   request(now: number): void {
+    if (this.#beganAt === null) return;
     this.#arrivals++;
-    if (now > this.#lastRequestAt) this.#lastRequestAt = now;
+    if (now < this.#lastRequestAt) return;
+    // The first arrival after the drain began measures nothing yet.
+    if (this.#sinceBegin++ > 0) {
+      const gap = now - this.#lastRequestAt;
+      this.#gapMs = this.#gapMs === null ? gap : this.#gapMs * 0.8 + gap * 0.2;
+    }
+    this.#lastRequestAt = now;
+  }
+
+  /** The quiet period asked for now. */
+  quietMs(): number {
+    if (this.#gapMs === null) return this.#o.quietMs;
+    return Math.min(this.#o.quietMs, Math.max(MIN_QUIET_MS, Math.ceil(5 * this.#gapMs)));
   }
 
   /** How long a prober stays relevant after its last probe. */
