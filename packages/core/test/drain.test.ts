@@ -2,6 +2,7 @@ import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
 import {
   BALANCER_PRESETS,
+  balancerFromEnv,
   balancerTimings,
   resolveBalancer,
   tooShortNotices,
@@ -243,5 +244,16 @@ describe('the quiet period follows the traffic', () => {
     expect(slow.quietMs()).toBe(500);
     for (let t = 2500; t <= 10_000; t += 500) slow.request(t);
     expect(slow.quietMs()).toBe(1000);
+  });
+});
+
+describe('FREEZEGUARD_LB', () => {
+  it('takes a preset or <intervalMs>x<threshold>, and names the variable when wrong', () => {
+    expect(balancerFromEnv(undefined)).toBeUndefined();
+    expect(balancerFromEnv(' ')).toBeUndefined();
+    expect(balancerFromEnv('gcp-lb')).toEqual({ intervalMs: 5000, unhealthyThreshold: 2 });
+    expect(balancerFromEnv('8000x3')).toEqual({ intervalMs: 8000, unhealthyThreshold: 3 });
+    expect(() => balancerFromEnv('8000x0')).toThrow(/FREEZEGUARD_LB: must be/);
+    expect(() => balancerFromEnv('haproxy')).toThrow(/FREEZEGUARD_LB: unknown balancer preset/);
   });
 });

@@ -125,3 +125,26 @@ export function tooShortNotices(profile: BalancerProfile): string[] {
   const { detectionMs } = balancerTimings(profile);
   return SHORTEST_NOTICE_MS.filter((n) => detectionMs > n.ms).map((n) => n.what);
 }
+
+/**
+ * Reads `FREEZEGUARD_LB`: a preset name, or `<intervalMs>x<unhealthyThreshold>` for a
+ * balancer configured by hand (`8000x3`). Unset or empty: undefined. Anything else throws
+ * `ERR_BAD_OPTION` naming the variable.
+ *
+ * @example
+ * ```ts
+ * balancerFromEnv('kubernetes'); // { intervalMs: 10000, unhealthyThreshold: 3 }
+ * balancerFromEnv('500x2'); // { intervalMs: 500, unhealthyThreshold: 2 }
+ * ```
+ */
+export function balancerFromEnv(value: string | undefined): BalancerProfile | undefined {
+  if (value === undefined || value.trim() === '') return undefined;
+  const m = /^\s*(\d+)\s*x\s*(\d+)\s*$/i.exec(value);
+  if (m) {
+    return resolveBalancer(
+      { intervalMs: Number(m[1]), unhealthyThreshold: Number(m[2]) },
+      'FREEZEGUARD_LB',
+    );
+  }
+  return resolveBalancer(value.trim() as BalancerPreset, 'FREEZEGUARD_LB');
+}
