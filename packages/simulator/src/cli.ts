@@ -21,10 +21,11 @@ import {
   UsageError,
 } from './cli-args.js';
 import { cloudScenarios, simulateCloud, watchSourceFor } from './cloud-cli.js';
-import { formatDrillReport, runDrill } from './drill.js';
+import type { ScenarioName } from './clouds/azure/playbook.js';
+import { formatDrillReport, renderDrillReport } from './drill/render.js';
+import { runDrill } from './drill/run.js';
 import { FleetUsageError, fleetCommand } from './fleet-command.js';
-import { renderDrillReport } from './report.js';
-import { runScenario, SCENARIO_NAMES, type ScenarioName, scenarioSummary } from './scenarios.js';
+import { runScenario, SCENARIO_NAMES, scenarioSummary } from './scenarios.js';
 import { startSimulator } from './simulator.js';
 
 const USAGE = `freezeguard — rehearse cloud VM maintenance without Azure

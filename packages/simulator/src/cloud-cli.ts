@@ -8,7 +8,7 @@ import {
   gcpMaintenanceEvents,
   type MaintenanceSource,
 } from '@freezeguard/core';
-import { CLOUD_SCENARIO_NAMES, cloudScenarioSummary, runCloudScenario } from './clouds.js';
+import { CLOUD_SCENARIO_NAMES, runScenario, scenarioSummary } from './scenarios.js';
 import { startSimulator } from './simulator.js';
 
 /** The `--cloud` value, or null when it names no cloud. */
@@ -97,9 +97,9 @@ export async function simulateCloud(options: {
   );
   if (options.scenario) {
     log(
-      `scenario ${options.scenario}: ${cloudScenarioSummary(options.cloud, options.scenario)} (time scale ${options.timeScale})`,
+      `scenario ${options.scenario}: ${scenarioSummary(options.scenario, options.cloud)} (time scale ${options.timeScale})`,
     );
-    runCloudScenario(sim, options.scenario, { timeScale: options.timeScale });
+    runScenario(sim, options.scenario, { timeScale: options.timeScale });
   }
   await new Promise<void>((resolve) => {
     process.once('SIGINT', resolve);
