@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
-import { CLOUD_SCENARIO_NAMES, runScenario, runDrill, startSimulator } from '../src/index.js';
+import { CLOUD_SCENARIO_NAMES, runDrill, runScenario, startSimulator } from '../src/index.js';
 
 const app = fileURLToPath(new URL('./fixtures/tiny-app.mjs', import.meta.url));
 const cli = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
