@@ -17,7 +17,14 @@ export type AnySimulator = Simulator | GcpSimulator | AwsSimulator;
 /** A playbook of some cloud, as the entry drives it. */
 export type AnyPlaybook = CloudPlaybook<CloudEmulator, object, string, unknown>;
 
-/** Every cloud's playbook, by name. */
+/**
+ * Every cloud's playbook, by name.
+ *
+ * @example
+ * ```ts
+ * Object.keys(PLAYBOOKS.gcp.scenarios); // ['gce-live-migration', …]
+ * ```
+ */
 export const PLAYBOOKS: Readonly<Record<SimCloud, AnyPlaybook>> = { azure, gcp, aws };
 
 /** The clouds, in the order usage texts list them. */

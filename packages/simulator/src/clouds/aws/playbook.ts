@@ -55,7 +55,15 @@ const SCENARIOS: Record<AwsScenarioName, Scenario<AwsSimulator, void>> = {
   },
 };
 
-/** EC2: IMDS, its scenarios, a system-maintenance event and a Spot interruption. */
+/**
+ * EC2: IMDS, its scenarios, a system-maintenance event and a Spot interruption.
+ *
+ * @example
+ * ```ts
+ * const sim = await aws.start({ httpTokens: 'required' });
+ * aws.scenarios['ec2-spot-interruption'].run(sim, 4); // 30 s notice
+ * ```
+ */
 export const aws: CloudPlaybook<AwsSimulator, AwsSimulatorOptions, AwsScenarioName, void> = {
   cloud: 'aws',
   start: startAwsSimulator,

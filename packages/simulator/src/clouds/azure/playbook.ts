@@ -163,7 +163,15 @@ function approvedOrDue(
   });
 }
 
-/** Azure: Scheduled Events, its scenarios, and a Freeze the app may approve. */
+/**
+ * Azure: Scheduled Events, its scenarios, and a Freeze the app may approve.
+ *
+ * @example
+ * ```ts
+ * const sim = await azure.start({ resourceName: 'vm-1' });
+ * azure.scenarios.preempt.run(sim, 60); // a Preempt, 0.5 s notice
+ * ```
+ */
 export const azure: CloudPlaybook<Simulator, SimulatorOptions, ScenarioName, SimEvent[]> = {
   cloud: 'azure',
   start: startAzureSimulator,

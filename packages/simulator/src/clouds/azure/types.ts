@@ -112,7 +112,14 @@ export const MINIMUM_NOTICE_MS: Readonly<Record<string, number>> = {
   Terminate: 5 * 60_000,
 };
 
-/** The Description Azure gives an event of `type`. */
+/**
+ * The Description Azure gives an event of `type`.
+ *
+ * @example
+ * ```ts
+ * describeAzureEvent('Preempt'); // 'Spot virtual machine is being evicted.'
+ * ```
+ */
 export function describeAzureEvent(type: string): string {
   switch (type) {
     case 'Freeze':

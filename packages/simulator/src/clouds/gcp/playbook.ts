@@ -51,7 +51,15 @@ const SCENARIOS: Record<GcpScenarioName, Scenario<GcpSimulator, void>> = {
   },
 };
 
-/** GCE: the metadata server, its scenarios, a live migration and a preemption. */
+/**
+ * GCE: the metadata server, its scenarios, a live migration and a preemption.
+ *
+ * @example
+ * ```ts
+ * const sim = await gcp.start({});
+ * gcp.scenarios['gce-preemption'].run(sim, 1); // preempted TRUE
+ * ```
+ */
 export const gcp: CloudPlaybook<GcpSimulator, GcpSimulatorOptions, GcpScenarioName, void> = {
   cloud: 'gcp',
   start: startGcpSimulator,
