@@ -1,7 +1,8 @@
 // Small helpers shared by the benchmarks.
 import { spawn, spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { freePort, httpStatus, wait } from '@freezeguard/test-utils';
+import { freePort, httpStatus, stopProcessGroup } from '@freezeguard/simulator/process';
+import { wait } from '@freezeguard/test-utils';
 
 export { freePort, wait };
 
@@ -45,21 +46,7 @@ export function startNode(script, env = {}, args = [], cpu = null) {
   proc.stdout.resume();
   return {
     proc,
-    async stop() {
-      if (proc.exitCode !== null || proc.signalCode !== null) return;
-      const gone = new Promise((r) => proc.once('exit', r));
-      try {
-        process.kill(-proc.pid, 'SIGCONT');
-        process.kill(-proc.pid, 'SIGTERM');
-      } catch {}
-      const t = setTimeout(() => {
-        try {
-          process.kill(-proc.pid, 'SIGKILL');
-        } catch {}
-      }, 3000);
-      await gone;
-      clearTimeout(t);
-    },
+    stop: () => stopProcessGroup(proc),
   };
 }
 

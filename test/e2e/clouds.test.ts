@@ -1,11 +1,11 @@
 import {
   type AwsSimulator,
   type GcpSimulator,
-  rehearseCloudFreeze,
+  rehearseFreeze,
   rehearseShutdown,
   startSimulator,
 } from '@freezeguard/simulator';
-import { httpStatus } from '@freezeguard/test-utils';
+import { httpStatus } from '@freezeguard/simulator/process';
 import autocannon from 'autocannon';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { type App, type Haproxy, startApp, startHaproxy, stopAll } from '../helpers/processes.js';
@@ -93,7 +93,7 @@ async function liveMigration(guarded: boolean): Promise<Outcome> {
   const { a, simA, lb } = await pair('gcp', guarded);
   const running = load(lb.url);
   await new Promise((r) => setTimeout(r, 1000));
-  await rehearseCloudFreeze({ sim: simA, pid: a.proc.pid!, freezeMs: FREEZE_MS, noticeMs: 4000 });
+  await rehearseFreeze({ sim: simA, pid: a.proc.pid!, freezeMs: FREEZE_MS, noticeMs: 4000 });
   return outcome(await running);
 }
 

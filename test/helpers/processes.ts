@@ -5,7 +5,7 @@ import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { freePort, httpStatus } from '@freezeguard/test-utils';
+import { freePort, httpStatus, stopProcessGroup } from '@freezeguard/simulator/process';
 
 export const examples = fileURLToPath(new URL('../../examples/', import.meta.url));
 
@@ -16,27 +16,9 @@ export async function stopAll(): Promise<void> {
   await Promise.all([...running].map((p) => stopProcess(p)));
 }
 
+/** Ends a tracked process and its group (continued first, in case a test froze it). */
 export async function stopProcess(proc: ChildProcess): Promise<void> {
-  if (proc.exitCode !== null || proc.signalCode !== null) {
-    running.delete(proc);
-    return;
-  }
-  const gone = new Promise((r) => proc.once('exit', r));
-  try {
-    process.kill(-proc.pid!, 'SIGCONT');
-    process.kill(-proc.pid!, 'SIGTERM');
-  } catch {
-    proc.kill('SIGKILL');
-  }
-  const t = setTimeout(() => {
-    try {
-      process.kill(-proc.pid!, 'SIGKILL');
-    } catch {
-      // gone
-    }
-  }, 3000);
-  await gone;
-  clearTimeout(t);
+  await stopProcessGroup(proc);
   running.delete(proc);
 }
 

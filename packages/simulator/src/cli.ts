@@ -21,11 +21,10 @@ import {
   UsageError,
 } from './cli-args.js';
 import { cloudScenarios, simulateCloud, watchSourceFor } from './cloud-cli.js';
-import { formatDrillReport, runDrill } from './drill.js';
+import { formatDrillReport, renderDrillReport } from './drill/render.js';
+import { runDrill } from './drill/run.js';
 import { FleetUsageError, fleetCommand } from './fleet-command.js';
-import { renderDrillReport } from './report.js';
-import { runScenario, SCENARIO_NAMES, type ScenarioName, scenarioSummary } from './scenarios.js';
-import { startSimulator } from './simulator.js';
+import { SCENARIO_NAMES } from './scenarios.js';
 
 const USAGE = `freezeguard — rehearse cloud VM maintenance without Azure
 
@@ -61,59 +60,22 @@ async function simulate(argv: string[]): Promise<number> {
     );
   const scenario = str(values.scenario);
   const cloud = cloudOption(str(values.cloud));
-  if (cloud !== 'azure') {
-    if (values.scenario !== undefined && !cloudScenarios(cloud).includes(scenario))
-      throw new UsageError(
-        `--scenario: unknown ${JSON.stringify(scenario)} for ${cloud} (known: ${cloudScenarios(cloud).join(', ')})`,
-      );
-    const resource = str(values.resource);
-    return simulateCloud({
-      cloud,
-      port: parseInteger(str(values.port), 'port', 0, 65_535),
-      host: str(values.host),
-      ...(resource === 'vm-1' ? {} : { resource }),
-      ...(scenario ? { scenario } : {}),
-      timeScale,
-    });
-  }
-  if (values.scenario !== undefined && !SCENARIO_NAMES.includes(scenario as ScenarioName)) {
+  if (values.scenario !== undefined && !cloudScenarios(cloud).includes(scenario))
     throw new UsageError(
-      `--scenario: unknown ${JSON.stringify(scenario)} (known: ${SCENARIO_NAMES.join(', ')})`,
+      `--scenario: unknown ${JSON.stringify(scenario)}${cloud === 'azure' ? '' : ` for ${cloud}`} (known: ${cloudScenarios(cloud).join(', ')})`,
     );
-  }
   const port = parseInteger(str(values.port), 'port', 0, 65_535);
   const resource = str(values.resource);
-  if (resource === '') throw new UsageError('--resource: must not be empty');
-  const sim = await startSimulator({ port, host: str(values.host), resourceName: resource });
-  const log = (line: string) => process.stdout.write(`${new Date().toISOString()}  ${line}\n`);
-  log(`IMDS Scheduled Events emulator at ${sim.url}`);
-  log(
-    `  GET  ${sim.url}/metadata/scheduledevents?api-version=2020-07-01   (header Metadata: true)`,
-  );
-  log(
-    `  GET  ${sim.url}/metadata/instance/compute/name?api-version=2021-02-01&format=text → ${sim.resourceName}`,
-  );
-  log(
-    `  control: GET ${sim.url}/__freezeguard/state, POST ${sim.url}/__freezeguard/events {"type":"Freeze","notBeforeInMs":30000}`,
-  );
-  log(
-    `Point an app at it: FREEZEGUARD_IMDS_ENDPOINT=${sim.url} FREEZEGUARD_RESOURCE_NAME=${sim.resourceName}`,
-  );
-  sim.on('change', () =>
-    log(`document incarnation ${sim.incarnation}: ${JSON.stringify(sim.document().Events)}`),
-  );
-  sim.on('approved', (a) => log(`StartRequests for ${a.eventId}`));
-  if (scenario) {
-    const name = scenario as ScenarioName;
-    log(`scenario ${name}: ${scenarioSummary(name)} (time scale ${timeScale})`);
-    runScenario(sim, name, { timeScale });
-  }
-  await new Promise<void>((resolve) => {
-    process.once('SIGINT', resolve);
-    process.once('SIGTERM', resolve);
+  // Azure's VM name is the emulator's own default; the others have theirs (an EC2 instance id).
+  if (resource === '' && cloud === 'azure') throw new UsageError('--resource: must not be empty');
+  return simulateCloud({
+    cloud,
+    port,
+    host: str(values.host),
+    ...(resource === 'vm-1' ? {} : { resource }),
+    ...(scenario ? { scenario } : {}),
+    timeScale,
   });
-  await sim.close();
-  return 0;
 }
 
 function describeEvent(ev: ScheduledEvent): string {

@@ -8,8 +8,10 @@ import {
   gcpMaintenanceEvents,
   type MaintenanceSource,
 } from '@freezeguard/core';
-import { CLOUD_SCENARIO_NAMES, cloudScenarioSummary, runCloudScenario } from './clouds.js';
+import type { AnySimulator } from './clouds/index.js';
+import { CLOUD_SCENARIO_NAMES, runScenario, scenarioSummary } from './scenarios.js';
 import { startSimulator } from './simulator.js';
+import type { SimCloud } from './types.js';
 
 /** The `--cloud` value, or null when it names no cloud. */
 export function parseCloud(text: string): CloudName | null {
@@ -48,17 +50,63 @@ export function watchSourceFor(
   });
 }
 
-/** Scenario names of a cloud other than Azure, for usage messages. */
-export function cloudScenarios(cloud: 'gcp' | 'aws'): readonly string[] {
+/** Scenario names of a cloud, for usage messages. */
+export function cloudScenarios(cloud: SimCloud): readonly string[] {
   return CLOUD_SCENARIO_NAMES[cloud];
 }
 
+/** Prints what `sim` serves and, from now on, every change to it. */
+function describeEmulator(sim: AnySimulator, log: (line: string) => void): void {
+  switch (sim.cloud) {
+    case 'azure':
+      log(`IMDS Scheduled Events emulator at ${sim.url}`);
+      log(
+        `  GET  ${sim.url}/metadata/scheduledevents?api-version=2020-07-01   (header Metadata: true)`,
+      );
+      log(
+        `  GET  ${sim.url}/metadata/instance/compute/name?api-version=2021-02-01&format=text → ${sim.resourceName}`,
+      );
+      log(
+        `  control: GET ${sim.url}/__freezeguard/state, POST ${sim.url}/__freezeguard/events {"type":"Freeze","notBeforeInMs":30000}`,
+      );
+      log(
+        `Point an app at it: FREEZEGUARD_IMDS_ENDPOINT=${sim.url} FREEZEGUARD_RESOURCE_NAME=${sim.resourceName}`,
+      );
+      sim.on('change', () =>
+        log(`document incarnation ${sim.incarnation}: ${JSON.stringify(sim.document().Events)}`),
+      );
+      sim.on('approved', (a) => log(`StartRequests for ${a.eventId}`));
+      return;
+    case 'gcp':
+      log(`GCE metadata server emulator at ${sim.url}`);
+      log(
+        `  GET ${sim.url}/computeMetadata/v1/instance/maintenance-event   (header Metadata-Flavor: Google; ?wait_for_change=true&last_etag=…)`,
+      );
+      log(`  GET ${sim.url}/computeMetadata/v1/instance/preempted, …/upcoming-maintenance`);
+      log(`  GET ${sim.url}/computeMetadata/v1/instance/name → ${sim.resourceName}`);
+      sim.on('change', (c) => log(`${c.key} → ${c.value}`));
+      break;
+    case 'aws':
+      log(`EC2 instance metadata (IMDS) emulator at ${sim.url}`);
+      log(
+        `  PUT ${sim.url}/latest/api/token   (header X-aws-ec2-metadata-token-ttl-seconds: 21600)`,
+      );
+      log(
+        `  GET ${sim.url}/latest/meta-data/spot/instance-action, …/events/maintenance/scheduled   (header X-aws-ec2-metadata-token)`,
+      );
+      log(`  GET ${sim.url}/latest/meta-data/instance-id → ${sim.resourceName}`);
+      sim.on('change', (c) => log(`${c.what} changed`));
+      break;
+  }
+  log(`Point an app at it: FREEZEGUARD_CLOUD=${sim.cloud} FREEZEGUARD_IMDS_ENDPOINT=${sim.url}`);
+}
+
 /**
- * `freezeguard simulate --cloud gcp|aws`: runs the emulator, prints what it serves and every
+ * `freezeguard simulate [--cloud …]`: runs the emulator, prints what it serves and every
  * change, plays a scenario, and stops on SIGINT/SIGTERM.
  */
 export async function simulateCloud(options: {
-  readonly cloud: 'gcp' | 'aws';
+  readonly cloud: SimCloud;
   readonly port: number;
   readonly host: string;
   readonly resource?: string;
@@ -66,40 +114,18 @@ export async function simulateCloud(options: {
   readonly timeScale: number;
 }): Promise<number> {
   const log = (line: string) => process.stdout.write(`${new Date().toISOString()}  ${line}\n`);
-  const common = {
+  const sim = await startSimulator({
+    cloud: options.cloud,
     port: options.port,
     host: options.host,
     ...(options.resource ? { resourceName: options.resource } : {}),
-  };
-  const sim =
-    options.cloud === 'gcp'
-      ? await startSimulator({ cloud: 'gcp', ...common })
-      : await startSimulator({ cloud: 'aws', ...common });
-  if (sim.cloud === 'gcp') {
-    log(`GCE metadata server emulator at ${sim.url}`);
-    log(
-      `  GET ${sim.url}/computeMetadata/v1/instance/maintenance-event   (header Metadata-Flavor: Google; ?wait_for_change=true&last_etag=…)`,
-    );
-    log(`  GET ${sim.url}/computeMetadata/v1/instance/preempted, …/upcoming-maintenance`);
-    log(`  GET ${sim.url}/computeMetadata/v1/instance/name → ${sim.resourceName}`);
-    sim.on('change', (c) => log(`${c.key} → ${c.value}`));
-  } else {
-    log(`EC2 instance metadata (IMDS) emulator at ${sim.url}`);
-    log(`  PUT ${sim.url}/latest/api/token   (header X-aws-ec2-metadata-token-ttl-seconds: 21600)`);
-    log(
-      `  GET ${sim.url}/latest/meta-data/spot/instance-action, …/events/maintenance/scheduled   (header X-aws-ec2-metadata-token)`,
-    );
-    log(`  GET ${sim.url}/latest/meta-data/instance-id → ${sim.resourceName}`);
-    sim.on('change', (c) => log(`${c.what} changed`));
-  }
-  log(
-    `Point an app at it: FREEZEGUARD_CLOUD=${options.cloud} FREEZEGUARD_IMDS_ENDPOINT=${sim.url}`,
-  );
+  });
+  describeEmulator(sim, log);
   if (options.scenario) {
     log(
-      `scenario ${options.scenario}: ${cloudScenarioSummary(options.cloud, options.scenario)} (time scale ${options.timeScale})`,
+      `scenario ${options.scenario}: ${scenarioSummary(options.scenario, options.cloud)} (time scale ${options.timeScale})`,
     );
-    runCloudScenario(sim, options.scenario, { timeScale: options.timeScale });
+    runScenario(sim, options.scenario, { timeScale: options.timeScale });
   }
   await new Promise<void>((resolve) => {
     process.once('SIGINT', resolve);

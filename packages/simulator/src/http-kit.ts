@@ -1,7 +1,7 @@
 import type { EventEmitter } from 'node:events';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
-import type { FaultInput, SimRequest } from './simulator.js';
+import type { FaultInput, SimRequest } from './types.js';
 
 /*
  * The HTTP plumbing the three metadata-server emulators (Azure, GCE, EC2) share, so that
@@ -196,4 +196,30 @@ export async function applyFault(
     return true;
   }
   return false;
+}
+
+/**
+ * Reads a request body as UTF-8; rejects (and drops the connection) above `maxBytes`.
+ *
+ * @example
+ * ```ts
+ * const body = JSON.parse(await readBody(req));
+ * ```
+ */
+export function readBody(req: IncomingMessage, maxBytes = 64 * 1024): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > maxBytes) {
+        reject(new Error('body too large'));
+        req.destroy();
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    req.on('error', reject);
+  });
 }

@@ -20,27 +20,18 @@ export {
   type Ec2ScheduledEvent,
   ec2Date,
   startAwsSimulator,
-} from './aws.js';
+} from './clouds/aws/emulator.js';
+export type { AwsScenarioName } from './clouds/aws/playbook.js';
+export type { ScenarioName } from './clouds/azure/playbook.js';
 export {
-  type AwsScenarioName,
-  CLOUD_SCENARIO_NAMES,
-  type CloudRehearsalOptions,
-  cloudScenarioSummary,
-  type GcpScenarioName,
-  rehearseCloudFreeze,
-  rehearseShutdown,
-  runCloudScenario,
-} from './clouds.js';
-export {
-  type DrillOptions,
-  type DrillReport,
-  formatDrillReport,
-  type Rehearsal,
-  type RehearseFreezeOptions,
-  rehearseFreeze,
-  runDrill,
-  type TimelineEntry,
-} from './drill.js';
+  API_VERSIONS,
+  MINIMUM_NOTICE_MS,
+  type ScheduleInput,
+  type SimEvent,
+  type SimEventType,
+  type Simulator,
+  type SimulatorOptions,
+} from './clouds/azure/types.js';
 export {
   type GceMaintenanceValue,
   type GceUpcomingMaintenance,
@@ -48,28 +39,31 @@ export {
   type GcpSimulator,
   type GcpSimulatorOptions,
   startGcpSimulator,
-} from './gcp.js';
-export { LOAD_BUCKET_MS, type LoadBucket, type LoadOptions, startLoad } from './load.js';
+} from './clouds/gcp/emulator.js';
+export type { GcpScenarioName } from './clouds/gcp/playbook.js';
+export type { AnySimulator } from './clouds/index.js';
+export { measuredPause, watchPhases } from './drill/collect.js';
+export { drillDetail } from './drill/judge.js';
+export { LOAD_BUCKET_MS, type LoadBucket, type LoadOptions, startLoad } from './drill/load.js';
+export { formatDrillReport, REPORT_PHASES, renderDrillReport } from './drill/render.js';
+export { runDrill } from './drill/run.js';
+export type { DrillDetail, DrillOptions, DrillReport, TimelineEntry } from './drill/types.js';
 export {
-  type DrillDetail,
-  drillDetail,
-  measuredPause,
-  REPORT_PHASES,
-  renderDrillReport,
-  watchPhases,
-} from './report.js';
-export { runScenario, SCENARIO_NAMES, type ScenarioName, scenarioSummary } from './scenarios.js';
+  type CloudRehearsalOptions,
+  type RehearseFreezeOptions,
+  // One rehearsal for every cloud now; the old name stays for callers of 0.1.0.
+  rehearseFreeze as rehearseCloudFreeze,
+  rehearseFreeze,
+  rehearseShutdown,
+} from './rehearsal.js';
 export {
-  type AnySimulator,
-  API_VERSIONS,
-  type FaultInput,
-  MINIMUM_NOTICE_MS,
-  type ScheduleInput,
-  type SimCloud,
-  type SimEvent,
-  type SimEventType,
-  type SimRequest,
-  type Simulator,
-  type SimulatorOptions,
-  startSimulator,
-} from './simulator.js';
+  CLOUD_SCENARIO_NAMES,
+  cloudScenarioSummary,
+  // One scenario runner for every cloud now; the old name stays for callers of 0.1.0.
+  runScenario as runCloudScenario,
+  runScenario,
+  SCENARIO_NAMES,
+  scenarioSummary,
+} from './scenarios.js';
+export { startSimulator } from './simulator.js';
+export type { FaultInput, Rehearsal, SimCloud, SimRequest } from './types.js';

@@ -1,147 +1,104 @@
-import { MINIMUM_NOTICE_MS, type SimEvent, type Simulator } from './simulator.js';
+import type { AwsSimulator } from './clouds/aws/emulator.js';
+import type { AwsScenarioName } from './clouds/aws/playbook.js';
+import type { ScenarioName } from './clouds/azure/playbook.js';
+import type { SimEvent, Simulator } from './clouds/azure/types.js';
+import type { GcpSimulator } from './clouds/gcp/emulator.js';
+import type { GcpScenarioName } from './clouds/gcp/playbook.js';
+import { type AnySimulator, CLOUDS, PLAYBOOKS, playbookOf } from './clouds/index.js';
+import type { ScenarioOptions, SimCloud } from './types.js';
 
-/** Named rehearsals of what Azure does. */
-export type ScenarioName =
-  | 'live-migration'
-  | 'host-maintenance'
-  | 'user-reboot'
-  | 'redeploy'
-  | 'preempt'
-  | 'terminate'
-  | 'cancelled-maintenance'
-  | 'availability-set';
+/*
+ * Scenarios of every cloud, through one door: names, summaries, and `runScenario` that
+ * plays one on an emulator of its cloud.
+ */
 
-interface ScenarioSpec {
-  readonly summary: string;
-  readonly run: (sim: Simulator, notice: (type: string) => number) => SimEvent[];
-}
-
-const SCENARIOS: Record<ScenarioName, ScenarioSpec> = {
-  'live-migration': {
-    summary: 'Freeze of 5 s for a memory-preserving live migration, 15 min notice',
-    run: (sim, notice) => [
-      sim.schedule({
-        type: 'Freeze',
-        durationInSeconds: 5,
-        notBeforeInMs: notice('Freeze'),
-        completeAfterMs: 5_000,
-      }),
-    ],
-  },
-  'host-maintenance': {
-    summary: 'Freeze of 9 s for host maintenance, 15 min notice',
-    run: (sim, notice) => [
-      sim.schedule({
-        type: 'Freeze',
-        durationInSeconds: 9,
-        description: 'Host server is undergoing maintenance.',
-        notBeforeInMs: notice('Freeze'),
-        completeAfterMs: 9_000,
-      }),
-    ],
-  },
-  'user-reboot': {
-    summary: 'Reboot requested by a user, unknown duration, 15 min notice',
-    run: (sim, notice) => [
-      sim.schedule({
-        type: 'Reboot',
-        source: 'User',
-        durationInSeconds: -1,
-        notBeforeInMs: notice('Reboot'),
-      }),
-    ],
-  },
-  redeploy: {
-    summary: 'Redeploy to another host, 10 min notice',
-    run: (sim, notice) => [
-      sim.schedule({ type: 'Redeploy', durationInSeconds: -1, notBeforeInMs: notice('Redeploy') }),
-    ],
-  },
-  preempt: {
-    summary: 'Spot eviction with the 30 s minimum notice',
-    run: (sim, notice) => [
-      sim.schedule({ type: 'Preempt', durationInSeconds: -1, notBeforeInMs: notice('Preempt') }),
-    ],
-  },
-  terminate: {
-    summary: 'Scale-set instance deletion, 5 min notice (configurable 5–15 min on Azure)',
-    run: (sim, notice) => [
-      sim.schedule({
-        type: 'Terminate',
-        durationInSeconds: -1,
-        notBeforeInMs: notice('Terminate'),
-      }),
-    ],
-  },
-  'cancelled-maintenance': {
-    summary: 'Freeze announced, then withdrawn half-way through the notice',
-    run: (sim, notice) => {
-      const n = notice('Freeze');
-      const ev = sim.schedule({
-        type: 'Freeze',
-        durationInSeconds: 5,
-        notBeforeInMs: n,
-        autoStart: false,
-      });
-      const t = setTimeout(() => {
-        if (sim.events().some((e) => e.EventId === ev.EventId)) sim.cancel(ev.EventId);
-      }, n / 2);
-      t.unref();
-      return [ev];
-    },
-  },
-  'availability-set': {
-    summary: 'One Freeze listing this VM and two others of its availability set',
-    run: (sim, notice) => [
-      sim.schedule({
-        type: 'Freeze',
-        durationInSeconds: 5,
-        resources: [sim.resourceName, `${sim.resourceName}-peer-1`, `${sim.resourceName}-peer-2`],
-        notBeforeInMs: notice('Freeze'),
-        completeAfterMs: 5_000,
-      }),
-    ],
-  },
+/** Scenario names per cloud. */
+export const CLOUD_SCENARIO_NAMES: {
+  readonly azure: readonly ScenarioName[];
+  readonly gcp: readonly GcpScenarioName[];
+  readonly aws: readonly AwsScenarioName[];
+} = {
+  azure: Object.keys(PLAYBOOKS.azure.scenarios) as ScenarioName[],
+  gcp: Object.keys(PLAYBOOKS.gcp.scenarios) as GcpScenarioName[],
+  aws: Object.keys(PLAYBOOKS.aws.scenarios) as AwsScenarioName[],
 };
 
-/** Names and one-line summaries of every scenario. */
-export const SCENARIO_NAMES: readonly ScenarioName[] = Object.keys(SCENARIOS) as ScenarioName[];
+/** Names of Azure's scenarios (`CLOUD_SCENARIO_NAMES` has every cloud's). */
+export const SCENARIO_NAMES: readonly ScenarioName[] = CLOUD_SCENARIO_NAMES.azure;
+
+function scenarioOf(cloud: SimCloud, name: string) {
+  const scenarios = playbookOf(cloud).scenarios;
+  if (!Object.hasOwn(scenarios, name))
+    throw new TypeError(
+      `unknown ${cloud} scenario ${JSON.stringify(name)}; known: ${CLOUD_SCENARIO_NAMES[cloud].join(', ')}`,
+    );
+  return scenarios[name]!;
+}
 
 /**
- * One line describing a scenario.
+ * One line describing a scenario, of `cloud` or else of the cloud that has one so named.
  *
  * @example
  * ```ts
  * scenarioSummary('preempt'); // 'Spot eviction with the 30 s minimum notice'
+ * scenarioSummary('ec2-spot-interruption', 'aws'); // 'spot/instance-action terminate, 2 minutes ahead'
  * ```
  */
-export function scenarioSummary(name: ScenarioName): string {
-  return SCENARIOS[name].summary;
+export function scenarioSummary(name: string, cloud?: SimCloud): string {
+  const owner =
+    cloud ?? CLOUDS.find((c) => (CLOUD_SCENARIO_NAMES[c] as readonly string[]).includes(name));
+  return scenarioOf(owner ?? 'azure', name).summary;
 }
 
 /**
- * Plays a scenario on a running emulator with Azure's real minimum notices divided by
- * `timeScale` (60 turns 15 minutes into 15 seconds). Events start at NotBefore on their
- * own and the freezes leave the document after their duration.
+ * One line describing a scenario of `cloud` ({@link scenarioSummary} with the cloud first).
+ *
+ * @example
+ * ```ts
+ * cloudScenarioSummary('aws', 'ec2-spot-interruption'); // 'spot/instance-action terminate, 2 minutes ahead'
+ * ```
+ */
+export function cloudScenarioSummary(cloud: SimCloud, name: string): string {
+  return scenarioSummary(name, cloud);
+}
+
+/**
+ * Plays a scenario on a running emulator of its cloud, with the cloud's real notices
+ * divided by `timeScale` (60 turns 15 minutes into 15 seconds). Azure's events start at
+ * NotBefore on their own and its freezes leave the document after their duration; it
+ * returns the events it scheduled.
  *
  * @example
  * ```ts
  * const sim = await startSimulator();
  * runScenario(sim, 'live-migration', { timeScale: 60 }); // Freeze in 15 s
+ * const ec2 = await startSimulator({ cloud: 'aws' });
+ * runScenario(ec2, 'ec2-spot-interruption', { timeScale: 4 }); // 30 s notice
  * ```
  */
 export function runScenario(
   sim: Simulator,
   name: ScenarioName,
-  options: { readonly timeScale?: number } = {},
-): SimEvent[] {
-  const spec = SCENARIOS[name];
-  if (!spec)
-    throw new TypeError(
-      `unknown scenario ${JSON.stringify(name)}; known: ${SCENARIO_NAMES.join(', ')}`,
-    );
+  options?: ScenarioOptions,
+): SimEvent[];
+export function runScenario(
+  sim: GcpSimulator | AwsSimulator,
+  name: string,
+  options?: ScenarioOptions,
+): void;
+export function runScenario(
+  sim: AnySimulator,
+  name: string,
+  options?: ScenarioOptions,
+): SimEvent[] | undefined;
+export function runScenario(
+  sim: AnySimulator,
+  name: string,
+  options: ScenarioOptions = {},
+): SimEvent[] | undefined {
+  const scenario = scenarioOf(sim.cloud, name);
   const scale = options.timeScale ?? 1;
   if (!(scale > 0))
     throw new TypeError(`Invalid option \`timeScale\`: must be > 0 (got ${options.timeScale})`);
-  return spec.run(sim, (type) => (MINIMUM_NOTICE_MS[type] ?? 15 * 60_000) / scale);
+  return scenario.run(sim, scale) as SimEvent[] | undefined;
 }

@@ -2,8 +2,8 @@ import { spawn } from 'node:child_process';
 import { getEventListeners } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { delay } from '../src/drill.js';
 import { startSimulator } from '../src/index.js';
+import { delay } from '../src/process.js';
 
 const cli = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
 

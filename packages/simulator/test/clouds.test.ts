@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
-import { CLOUD_SCENARIO_NAMES, runCloudScenario, runDrill, startSimulator } from '../src/index.js';
+import { CLOUD_SCENARIO_NAMES, runDrill, runScenario, startSimulator } from '../src/index.js';
 
 const app = fileURLToPath(new URL('./fixtures/tiny-app.mjs', import.meta.url));
 const cli = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
@@ -29,7 +29,7 @@ describe('cloud scenarios', () => {
     for (const name of CLOUD_SCENARIO_NAMES.gcp) {
       const sim = await startSimulator({ cloud: 'gcp' });
       closers.push(() => sim.close());
-      runCloudScenario(sim, name, { timeScale: 1000 });
+      runScenario(sim, name, { timeScale: 1000 });
       expect(sim.maintenanceEvent !== 'NONE' || sim.preempted || sim.upcoming !== null).toBe(true);
     }
     for (const name of CLOUD_SCENARIO_NAMES.aws) {
@@ -37,12 +37,12 @@ describe('cloud scenarios', () => {
       closers.push(() => sim.close());
       const changes: string[] = [];
       sim.on('change', (c) => changes.push(c.what));
-      runCloudScenario(sim, name, { timeScale: 1000 });
+      runScenario(sim, name, { timeScale: 1000 });
       expect(changes.length).toBeGreaterThan(0);
     }
     const sim = await startSimulator({ cloud: 'aws' });
     closers.push(() => sim.close());
-    expect(() => runCloudScenario(sim, 'gce-preemption')).toThrow(/known: ec2-/);
+    expect(() => runScenario(sim, 'gce-preemption')).toThrow(/known: ec2-/);
   });
 });
 

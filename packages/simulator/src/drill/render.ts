@@ -1,150 +1,35 @@
-import { request as httpRequest } from 'node:http';
-import type { DrillReport } from './drill.js';
-import { LATE_MS, LOAD_BUCKET_MS, type LoadBucket } from './load.js';
-import type { Simulator } from './simulator.js';
+import { LATE_MS, LOAD_BUCKET_MS } from './load.js';
+import type { DrillReport } from './types.js';
 
-/** What the HTML report draws, ms since the drill began. */
-export interface DrillDetail {
-  /** The Freeze appeared in the emulator's document. */
-  readonly announcedAt: number | null;
-  /** Its NotBefore. */
-  readonly notBeforeAt: number | null;
-  /** Health started failing (the streak that lasted into the freeze). */
-  readonly drainingAt: number | null;
-  /** The app approved the event: it had prepared. Null when it never approved. */
-  readonly readyAt: number | null;
-  /** SIGSTOP. */
-  readonly frozenAt: number;
-  /** SIGCONT. */
-  readonly resumedAt: number;
-  /** First good health answer after SIGCONT. */
-  readonly healthyAt: number | null;
-  /** The last probe. */
-  readonly endAt: number;
-  /** Every health probe: sent at `t`, answered (or failed) at `doneAt`, with the HTTP status or an error code / `timeout`. */
-  readonly probes: readonly {
-    readonly t: number;
-    readonly doneAt: number;
-    readonly status: number | string;
-  }[];
-  /** Outcomes per 100 ms when a load was run. */
-  readonly load: readonly LoadBucket[] | null;
-  /** The pause the app's guard measured (its health JSON, when it exposes status), ms. */
-  readonly measuredPauseMs: number | null;
-}
+/*
+ * A drill report rendered for people: the text table the CLI prints, and one
+ * self-contained HTML page.
+ */
 
 /**
- * Notes when the emulator's document first listed an event and when the app approved
- * one: the two phases the prober cannot see from outside.
+ * Renders a drill report as the timeline and verdict the CLI prints.
  *
  * @example
  * ```ts
- * const phases = watchPhases(sim, () => performance.now() - t0);
- * // … after the drill
- * const { announcedAt, readyAt } = phases.stop();
+ * console.log(formatDrillReport(await runDrill({ command: ['node', 'app.js'] })));
  * ```
  */
-export function watchPhases(
-  sim: {
-    on(event: 'change' | 'approved', listener: () => void): unknown;
-    off(event: string, listener: () => void): unknown;
-    readonly document?: Simulator['document'];
-  },
-  now: () => number,
-): { stop(): { announcedAt: number | null; readyAt: number | null } } {
-  let announcedAt: number | null = null;
-  let readyAt: number | null = null;
-  // GCE and EC2 emulators have no Azure document: their first change is the announcement.
-  const onChange = () => {
-    if (announcedAt === null && (!sim.document || sim.document().Events.length > 0))
-      announcedAt = now();
-  };
-  const onApproved = () => {
-    readyAt ??= now();
-  };
-  sim.on('change', onChange);
-  sim.on('approved', onApproved);
-  return {
-    stop() {
-      sim.off('change', onChange);
-      sim.off('approved', onApproved);
-      return { announcedAt, readyAt };
-    },
-  };
-}
-
-/**
- * Asks the app's health route once for its guard's last measured pause. Apps that serve
- * `exposeStatus: true` answer `{ guard: { lastPause: { pausedMs } } }`; others give null.
- *
- * @example
- * ```ts
- * const ms = await measuredPause('http://127.0.0.1:3000/health/ready');
- * ```
- */
-export function measuredPause(url: string, timeoutMs = 2000): Promise<number | null> {
-  return new Promise((resolve) => {
-    const req = httpRequest(url, { agent: false, timeout: timeoutMs }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (chunk: string) => {
-        // A status document is a few kB; anything far bigger is not one.
-        if (body.length < 1_000_000) body += chunk;
-      });
-      res.on('end', () => {
-        try {
-          const ms = JSON.parse(body)?.guard?.lastPause?.pausedMs;
-          resolve(typeof ms === 'number' && Number.isFinite(ms) ? ms : null);
-        } catch {
-          resolve(null);
-        }
-      });
-      res.on('error', () => resolve(null));
-    });
-    req.on('timeout', () => req.destroy());
-    req.on('error', () => resolve(null));
-    req.end();
-  });
-}
-
-/**
- * Facts the drill knows at its end, turned into a {@link DrillDetail}.
- *
- * @example
- * ```ts
- * const detail = drillDetail({ phases: phases.stop(), noticeMs, drainingAt, stopAt, contAt,
- *   probes, load: null, measuredPauseMs: await measuredPause(healthUrl) });
- * ```
- */
-export function drillDetail(facts: {
-  readonly phases: { announcedAt: number | null; readyAt: number | null };
-  readonly noticeMs: number;
-  readonly drainingAt: number | null;
-  readonly stopAt: number;
-  readonly contAt: number;
-  readonly probes: readonly {
-    readonly t: number;
-    readonly ok: boolean;
-    readonly status: number | string;
-    readonly doneAt?: number;
-  }[];
-  readonly load: readonly LoadBucket[] | null;
-  readonly measuredPauseMs: number | null;
-}): DrillDetail {
-  const { phases, probes } = facts;
-  return {
-    announcedAt: phases.announcedAt,
-    notBeforeAt: phases.announcedAt === null ? null : phases.announcedAt + facts.noticeMs,
-    drainingAt: facts.drainingAt,
-    readyAt: phases.readyAt,
-    frozenAt: facts.stopAt,
-    resumedAt: facts.contAt,
-    healthyAt: probes.find((p) => p.t >= facts.contAt && p.ok)?.t ?? null,
-    endAt: probes.at(-1)?.t ?? facts.contAt,
-    probes: probes.map((p) => ({ t: p.t, doneAt: p.doneAt ?? p.t, status: p.status })),
-    load: facts.load,
-    measuredPauseMs: facts.measuredPauseMs,
-  };
+export function formatDrillReport(report: DrillReport): string {
+  const fmt = (ms: number | null) => (ms === null ? '—' : `${(ms / 1000).toFixed(2)} s`);
+  return [
+    '',
+    '| measure | value |',
+    '| --- | --- |',
+    `| drained before the freeze | ${report.drainedBeforeFreeze ? 'yes' : 'no'} |`,
+    `| health failing before SIGSTOP | ${fmt(report.drainLeadMs)} |`,
+    `| freeze (SIGSTOP) | ${fmt(report.freezeMs)} |`,
+    `| out of rotation | ${fmt(report.outOfRotationMs)} |`,
+    `| healthy again after SIGCONT | ${fmt(report.recoveredAfterMs)} |`,
+    `| app approved the event | ${report.approved ? 'yes' : 'no'} |`,
+    `| probes | ${report.probes} |`,
+    '',
+    report.verdict,
+  ].join('\n');
 }
 
 const esc = (s: string) =>

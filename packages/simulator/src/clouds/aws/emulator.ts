@@ -8,8 +8,8 @@ import {
   recordRequest,
   type SimServer,
   textSender,
-} from './http-kit.js';
-import type { FaultInput, SimRequest } from './simulator.js';
+} from '../../http-kit.js';
+import type { CloudEmulator, FaultInput, SimRequest } from '../../types.js';
 
 /** EC2 scheduled-event codes. */
 export type Ec2EventCode =
@@ -51,7 +51,7 @@ export interface AwsSimulatorOptions {
 }
 
 /** The running EC2 IMDS emulator. */
-export interface AwsSimulator {
+export interface AwsSimulator extends CloudEmulator {
   readonly cloud: 'aws';
   /** Base URL: pass it as `FREEZEGUARD_IMDS_ENDPOINT` with `FREEZEGUARD_CLOUD=aws`. */
   readonly url: string;

@@ -8,8 +8,8 @@ import {
   recordRequest,
   type SimServer,
   textSender,
-} from './http-kit.js';
-import type { FaultInput, SimRequest } from './simulator.js';
+} from '../../http-kit.js';
+import type { CloudEmulator, FaultInput, SimRequest } from '../../types.js';
 
 /** `instance/maintenance-event` values GCE serves. */
 export type GceMaintenanceValue =
@@ -47,7 +47,7 @@ export interface GcpSimulatorOptions {
 }
 
 /** The running GCE metadata server emulator. */
-export interface GcpSimulator {
+export interface GcpSimulator extends CloudEmulator {
   readonly cloud: 'gcp';
   /** Base URL: pass it as `FREEZEGUARD_IMDS_ENDPOINT` with `FREEZEGUARD_CLOUD=gcp`. */
   readonly url: string;
