@@ -5,7 +5,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { startSimulator } from '@freezeguard/simulator';
-import { freePort, httpStatus, until } from '@freezeguard/test-utils';
+import { freePort, httpStatus, until, wait } from '@freezeguard/test-utils';
 import { Deployment } from 'kubernetes-models/apps/v1';
 import { PodDisruptionBudget } from 'kubernetes-models/policy/v1';
 import type { IContainer, IEnvVar, IProbe } from 'kubernetes-models/v1';
@@ -190,7 +190,7 @@ describe('the probes against the running app', () => {
     }
   });
 
-  it('answers the probe paths, matches the VMSS instance name from IMDS, drains readiness only', async () => {
+  it('answers the probe paths, matches the VMSS instance name from IMDS, drains readiness only, ends within the grace period', async () => {
     // An AKS node: Scheduled Events list the VMSS instance name, the node is named differently.
     const sim = await startSimulator({ resourceName: 'aks-nodepool1-12345678-vmss_3' });
     try {
@@ -232,6 +232,22 @@ describe('the probes against the running app', () => {
       sim.schedule({ type: 'Freeze', notBeforeInMs: 30_000 });
       await until(async () => (await httpStatus(ready)) === 503, 10_000, 'readiness 503');
       expect(await httpStatus(live)).toBe(200);
+
+      // SIGTERM in the middle of that drain (what a node drain does): the request in flight
+      // is answered and the process exits within guard.stop() + the in-flight bound.
+      const slow = httpStatus(url('/api/slow?ms=1000'), { timeoutMs: 5_000 });
+      await wait(200);
+      const exited = new Promise<number>((resolve) => {
+        const sent = performance.now();
+        app!.once('exit', () => resolve((performance.now() - sent) / 1000));
+      });
+      app.kill('SIGTERM');
+      expect(await slow).toBe(200);
+      const exitS = await exited;
+      console.log(
+        `SIGTERM during a drain: in-flight request answered, exit after ${exitS.toFixed(2)} s`,
+      );
+      expect(exitS).toBeLessThanOrEqual(GUARD_STOP_S + inFlightBoundSeconds());
     } catch (err) {
       throw new Error(`${(err as Error).message}\napp output:\n${output.join('')}`);
     } finally {
