@@ -7,6 +7,9 @@ import { prometheusMetrics } from '@freezeguard/metrics';
 import express from 'express';
 
 const port = Number(process.env.PORT ?? 3000);
+// Loopback by default (right on a host); a container sets HOST=0.0.0.0 so that the
+// kubelet's probes and the Service reach it on the pod's address.
+const host = process.env.HOST ?? '127.0.0.1';
 const disabled = process.env.FREEZEGUARD_DISABLED === '1';
 const logger = createConsoleLogger({
   level: process.env.FREEZEGUARD_LOG_LEVEL ?? 'info',
@@ -58,11 +61,11 @@ app.get('/api/slow', (req, res) => {
   setTimeout(() => res.json({ waited: Number(req.query.ms ?? 200) }), Number(req.query.ms ?? 200));
 });
 
-const server = app.listen(port, '127.0.0.1', async () => {
+const server = app.listen(port, host, async () => {
   const actual = server.address().port;
   logger.info(
     { port: actual, guarded: !disabled },
-    `express-api listening on http://127.0.0.1:${actual}`,
+    `express-api listening on http://${host}:${actual}`,
   );
   await guard?.start();
 });
