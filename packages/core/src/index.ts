@@ -24,6 +24,16 @@ export {
   type ScheduledEventsDocument,
 } from './document.js';
 export {
+  BALANCER_PRESETS,
+  type BalancerOption,
+  type BalancerPreset,
+  type BalancerProfile,
+  type BalancerTimings,
+  balancerFromEnv,
+  balancerTimings,
+  resolveBalancer,
+} from './drain/balancer.js';
+export {
   assertOption,
   errorSummary,
   FreezeguardError,

@@ -133,6 +133,11 @@ export const COMMANDS = {
         value: '<rps>',
         help: "steady GETs at the app's / during the drill, counted per 100 ms",
       },
+      lb: {
+        type: 'string',
+        value: '<balancer>',
+        help: 'probe like this balancer and fail if the app approved or froze before it let go: azure-lb, azure-app-gateway, kubernetes, aws-alb, aws-nlb, gcp-lb, or <intervalMs>x<failures> (the app gets FREEZEGUARD_LB)',
+      },
     },
   },
 } satisfies Record<string, CommandSpec>;

@@ -1,6 +1,8 @@
 #!/usr/bin/env node
 import { readFileSync, writeFileSync } from 'node:fs';
 import {
+  type BalancerProfile,
+  balancerFromEnv,
   chooseCloud,
   type FreezeguardError,
   type ScheduledEvent,
@@ -182,6 +184,13 @@ async function drill(argv: string[]): Promise<number> {
     throw new UsageError(
       `--load: requests per second in (0, 1000], got ${JSON.stringify(values.load)}`,
     );
+  let lb: BalancerProfile | undefined;
+  try {
+    lb = values.lb === undefined ? undefined : balancerFromEnv(str(values.lb));
+  } catch (err) {
+    throw new UsageError(`--lb: ${(err as Error).message.replace(/^FREEZEGUARD_LB: /, '')}`);
+  }
+  if (values.lb !== undefined && lb === undefined) throw new UsageError('--lb: needs a balancer');
   const reportFile = values.report === undefined ? undefined : str(values.report);
   if (reportFile === '') throw new UsageError('--report: needs a file name');
   if (positionals.length === 0)
@@ -203,6 +212,7 @@ async function drill(argv: string[]): Promise<number> {
       onProgress: progress,
       signal: controller.signal,
       ...(rps ? { load: { rps } } : {}),
+      ...(lb ? { lb } : {}),
     });
     if (reportFile) {
       writeFileSync(reportFile, renderDrillReport(report));

@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { balancerLetGoAt, judgeBalancer } from '../src/drill/judge.js';
 import type { DrillReport } from '../src/index.js';
 
 const cli = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
@@ -131,4 +132,76 @@ describe('freezeguard drill, interrupted', () => {
     }
     expect(alive).toBe(false);
   }, 60_000);
+});
+
+describe('drill --lb: the balancer emulated from the probes', () => {
+  const probe = (t: number, ok: boolean) => ({ t, ok, status: ok ? 200 : 503, doneAt: t + 5 });
+  const probes = [
+    probe(0, true),
+    probe(1000, false),
+    probe(2000, true),
+    probe(3000, false),
+    probe(4000, false),
+    probe(5000, false),
+    probe(6000, false),
+  ];
+
+  it('lets go at the last answer of the first streak of `unhealthyThreshold` failures that lasts into the freeze', () => {
+    expect(balancerLetGoAt(probes, 1, 6500)).toBe(3005);
+    expect(balancerLetGoAt(probes, 3, 6500)).toBe(5005);
+    expect(balancerLetGoAt(probes, 3, 5000)).toBeNull();
+    expect(balancerLetGoAt(probes, 5, 6500)).toBeNull();
+  });
+
+  it('fails an app that approved or froze while the balancer still routed to it', () => {
+    const passed = {
+      passed: true,
+      verdict: 'PASS: drained 3500 ms before the freeze, healthy 200 ms after it',
+      drainedBeforeFreeze: true,
+      drainingAt: 3000,
+      drainLeadMs: 3500,
+      outOfRotationMs: 9000,
+      recoveredAfterMs: 200,
+    };
+    expect(judgeBalancer(passed, { letGoAt: 5005, approvedAt: 5600, stopAt: 6500 })).toMatchObject({
+      passed: true,
+      verdict: `${passed.verdict}; the balancer let go 1495 ms before the freeze`,
+    });
+    expect(judgeBalancer(passed, { letGoAt: 5005, approvedAt: 4000, stopAt: 6500 })).toMatchObject({
+      passed: false,
+      verdict:
+        'FAIL: the app approved while the balancer still routed requests to it (1005 ms before it let go): the freeze was brought forward onto live traffic',
+    });
+    expect(judgeBalancer(passed, { letGoAt: null, approvedAt: null, stopAt: 6500 }).verdict).toBe(
+      'FAIL: the balancer still routed requests to the app when it was frozen',
+    );
+  });
+
+  it('fails a drill whose app approves after a fixed delay shorter than the balancer needs', async () => {
+    // The tiny app approves 1 s into its drain; a balancer probing every second that
+    // needs 3 failures is still routing to it then.
+    const res = await run([
+      'drill',
+      '--lb',
+      '1000x3',
+      '--freeze',
+      '2s',
+      '--notice',
+      '8s',
+      '--',
+      process.execPath,
+      app,
+    ]);
+    expect(res.code, res.stderr).toBe(1);
+    expect(res.stdout).toMatch(
+      /FAIL: .*the app approved while the balancer still routed requests to it/,
+    );
+    expect(res.stdout).toMatch(/\| balancer \| every 1 s, out after 3 failure\(s\) \|/);
+  }, 60_000);
+
+  it('rejects an unknown balancer with exit 64', async () => {
+    const res = await run(['drill', '--lb', 'nginx', '--', 'true']);
+    expect(res.code).toBe(64);
+    expect(res.stderr).toMatch(/--lb: unknown balancer preset "nginx"/);
+  });
 });

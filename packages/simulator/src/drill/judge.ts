@@ -70,6 +70,69 @@ export function judgeDrill(
 }
 
 /**
+ * When a balancer that takes an instance out after `unhealthyThreshold` failing probes in
+ * a row let go of the app: the answer to the last probe of the first such streak that
+ * lasted into the freeze (`stopAt`), or null when it still routed to the app then.
+ *
+ * @example
+ * ```ts
+ * balancerLetGoAt(probes, 3, stopAt); // 31_250: the third failing answer
+ * ```
+ */
+export function balancerLetGoAt(
+  probes: readonly Probe[],
+  unhealthyThreshold: number,
+  stopAt: number,
+): number | null {
+  let streak = 0;
+  let letGo: number | null = null;
+  for (const p of probes) {
+    if (p.t >= stopAt) break;
+    streak = p.ok ? 0 : streak + 1;
+    if (p.ok) letGo = null;
+    else if (streak === unhealthyThreshold) letGo = p.doneAt ?? p.t;
+  }
+  return letGo !== null && letGo <= stopAt ? letGo : null;
+}
+
+/**
+ * Adds the balancer's view to a judgement: the app must not approve, nor be frozen,
+ * while the balancer still routes to it.
+ *
+ * @example
+ * ```ts
+ * judgeBalancer(judged, { letGoAt: 31_250, approvedAt: 31_600, stopAt: 31_700 });
+ * ```
+ */
+export function judgeBalancer(
+  judged: Judgement,
+  at: {
+    readonly letGoAt: number | null;
+    readonly approvedAt: number | null;
+    readonly stopAt: number;
+  },
+): Judgement {
+  const { letGoAt, approvedAt, stopAt } = at;
+  const reasons: string[] = [];
+  if (approvedAt !== null && (letGoAt === null || approvedAt < letGoAt))
+    reasons.push(
+      `the app approved while the balancer still routed requests to it (${letGoAt === null ? 'it had not let go by the freeze' : `${letGoAt - approvedAt} ms before it let go`}): the freeze was brought forward onto live traffic`,
+    );
+  if (letGoAt === null)
+    reasons.push('the balancer still routed requests to the app when it was frozen');
+  if (reasons.length === 0) {
+    return {
+      ...judged,
+      verdict: judged.passed
+        ? `${judged.verdict}; the balancer let go ${stopAt - letGoAt!} ms before the freeze`
+        : judged.verdict,
+    };
+  }
+  const failed = judged.passed ? 'FAIL: ' : `${judged.verdict}; `;
+  return { ...judged, passed: false, verdict: `${failed}${reasons.join('; ')}` };
+}
+
+/**
  * Facts the drill knows at its end, turned into a {@link DrillDetail}.
  *
  * @example

@@ -26,10 +26,28 @@ export function formatDrillReport(report: DrillReport): string {
     `| out of rotation | ${fmt(report.outOfRotationMs)} |`,
     `| healthy again after SIGCONT | ${fmt(report.recoveredAfterMs)} |`,
     `| app approved the event | ${report.approved ? 'yes' : 'no'} |`,
+    ...balancerLines(report).map(([k, v]) => `| ${k} | ${v} |`),
     `| probes | ${report.probes} |`,
     '',
     report.verdict,
   ].join('\n');
+}
+
+/** With `--lb`: the balancer emulated and when it let go, relative to the freeze. */
+function balancerLines(report: DrillReport): [string, string][] {
+  const b = report.balancer;
+  if (!b) return [];
+  const frozenAt = report.detail?.frozenAt;
+  const letGo =
+    b.letGoAt === null
+      ? 'never before the freeze'
+      : frozenAt === undefined
+        ? `${(b.letGoAt / 1000).toFixed(2)} s into the drill`
+        : `${((frozenAt - b.letGoAt) / 1000).toFixed(2)} s before the freeze`;
+  return [
+    ['balancer', `every ${b.intervalMs / 1000} s, out after ${b.unhealthyThreshold} failure(s)`],
+    ['balancer let go', letGo],
+  ];
 }
 
 const esc = (s: string) =>
@@ -202,6 +220,7 @@ export function renderDrillReport(report: DrillReport, title = 'freezeguard dril
     ['out of rotation', sec(report.outOfRotationMs)],
     ['healthy again after SIGCONT', sec(report.recoveredAfterMs)],
     ['app approved the event', report.approved ? 'yes' : 'no'],
+    ...balancerLines(report),
     ['health probes', String(report.probes)],
   ];
   if (d?.load) {

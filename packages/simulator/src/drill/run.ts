@@ -1,18 +1,21 @@
+import { resolveBalancer } from '@freezeguard/core';
 import { delay, freePort, stopProcessGroup } from '../process.js';
 import { rehearseFreeze } from '../rehearsal.js';
 import { startSimulator } from '../simulator.js';
 import { type DrillApp, launchApp, waitHealthy } from './app.js';
 import { measuredPause, startProber, watchPhases } from './collect.js';
-import { drillDetail, judgeDrill } from './judge.js';
+import { balancerLetGoAt, drillDetail, judgeBalancer, judgeDrill } from './judge.js';
 import { type LoadBucket, startLoad } from './load.js';
 import type { DrillOptions, DrillReport, TimelineEntry } from './types.js';
 
 /** Options checked, defaults merged: the one place they are. */
 function settle(options: DrillOptions) {
+  const lb = options.lb === undefined ? null : resolveBalancer(options.lb, 'lb');
   const settled = {
+    lb,
     freezeMs: options.freezeMs ?? 5000,
     noticeMs: options.noticeMs ?? 20_000,
-    interval: options.probeIntervalMs ?? 250,
+    interval: options.probeIntervalMs ?? lb?.intervalMs ?? 250,
     recoverWithinMs: options.recoverWithinMs ?? 5000,
     resourceName: options.resourceName ?? 'drill-vm',
     cloud: options.cloud ?? 'azure',
@@ -40,7 +43,8 @@ function settle(options: DrillOptions) {
  * ```
  */
 export async function runDrill(options: DrillOptions): Promise<DrillReport> {
-  const { freezeMs, noticeMs, interval, recoverWithinMs, resourceName, cloud } = settle(options);
+  const { lb, freezeMs, noticeMs, interval, recoverWithinMs, resourceName, cloud } =
+    settle(options);
   const say = options.onProgress ?? (() => {});
   const t0 = performance.now();
   const now = () => Math.round(performance.now() - t0);
@@ -72,6 +76,7 @@ export async function runDrill(options: DrillOptions): Promise<DrillReport> {
           FREEZEGUARD_IMDS_ENDPOINT: sim.url,
           FREEZEGUARD_RESOURCE_NAME: resourceName,
           FREEZEGUARD_CLOUD: cloud,
+          ...(lb ? { FREEZEGUARD_LB: `${lb.intervalMs}x${lb.unhealthyThreshold}` } : {}),
         },
       },
       say,
@@ -109,7 +114,13 @@ export async function runDrill(options: DrillOptions): Promise<DrillReport> {
     const loadBuckets = (await load?.stop()) ?? null;
     const measuredPauseMs = await measuredPause(healthUrl);
 
-    const judged = judgeDrill(probes, { stopAt, contAt }, recoverWithinMs);
+    const seen = phases.stop();
+    let judged = judgeDrill(probes, { stopAt, contAt }, recoverWithinMs);
+    const letGoAt = lb ? balancerLetGoAt(probes, lb.unhealthyThreshold, stopAt) : null;
+    if (lb) {
+      if (letGoAt !== null) mark(`the balancer let go (${lb.unhealthyThreshold} failing probes)`);
+      judged = judgeBalancer(judged, { letGoAt, approvedAt: seen.readyAt, stopAt });
+    }
     return {
       passed: judged.passed,
       verdict: judged.verdict,
@@ -117,12 +128,13 @@ export async function runDrill(options: DrillOptions): Promise<DrillReport> {
       drainLeadMs: judged.drainLeadMs,
       outOfRotationMs: judged.outOfRotationMs,
       recoveredAfterMs: judged.recoveredAfterMs,
+      ...(lb ? { balancer: { ...lb, letGoAt } } : {}),
       approved: rehearsal.approved,
       freezeMs,
       probes: probes.length,
       timeline,
       detail: drillDetail({
-        phases: phases.stop(),
+        phases: seen,
         noticeMs,
         drainingAt: judged.drainingAt,
         stopAt,

@@ -2,6 +2,7 @@
  * The drill's types: what it takes, what it found. A leaf module, so that running,
  * judging and rendering a drill share them without importing one another.
  */
+import type { BalancerOption } from '@freezeguard/core';
 import type { SimCloud } from '../types.js';
 import type { LoadBucket } from './load.js';
 
@@ -22,8 +23,15 @@ export interface DrillOptions {
   readonly cloud?: SimCloud;
   /** The VM name the emulator and the app agree on. Default `drill-vm`. */
   readonly resourceName?: string;
-  /** Probe interval, like a load balancer's. Default 250. */
+  /** Probe interval, like a load balancer's. Default 250, or the `lb` balancer's. */
   readonly probeIntervalMs?: number;
+  /**
+   * Probe like this balancer (a preset name such as `kubernetes`, or
+   * `{ intervalMs, unhealthyThreshold }`) and judge by it: the drill fails when the app
+   * approved, or was frozen, while the emulated balancer still routed to it. The app gets
+   * it as `FREEZEGUARD_LB`.
+   */
+  readonly lb?: BalancerOption;
   /** Wait this long for the app to answer 200 first. Default 30000. */
   readonly startTimeoutMs?: number;
   /** The app must be healthy again this soon after SIGCONT to pass. Default 5000. */
@@ -56,6 +64,12 @@ export interface DrillReport {
   readonly outOfRotationMs: number | null;
   /** SIGCONT to the first good probe, ms (null if never). */
   readonly recoveredAfterMs: number | null;
+  /** With `lb`: the balancer emulated and when it let go (ms since the drill began, null if never before the freeze). */
+  readonly balancer?: {
+    readonly intervalMs: number;
+    readonly unhealthyThreshold: number;
+    readonly letGoAt: number | null;
+  };
   readonly approved: boolean;
   readonly freezeMs: number;
   readonly probes: number;
