@@ -3,7 +3,8 @@
 // handed over to another instance behind the load balancer loses nothing.
 import { createWriteStream } from 'node:fs';
 import { createServer } from 'node:http';
-import { createConsoleLogger, createGuard, createHttpGuard } from '@freezeguard/core';
+import { createConsoleLogger, createGuard } from '@freezeguard/core';
+import { createHttpGuard } from '@freezeguard/core/adapter';
 import { redisFleetFromEnv } from '@freezeguard/fleet';
 import { prometheusMetrics } from '@freezeguard/metrics';
 import { guardResponseStreams, guardWritable } from '@freezeguard/streams';

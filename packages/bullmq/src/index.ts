@@ -11,21 +11,23 @@
  * @module
  */
 import {
-  type AdapterHandle,
-  assertGuard,
-  assertOption,
   awaitClockSync,
   FreezeguardError,
   type Guard,
   type Participant,
   type PrepareContext,
   type ResumeContext,
+} from '@freezeguard/core';
+import {
+  type AdapterHandle,
+  assertGuard,
+  assertOption,
   registerParticipant,
   sleep,
   toError,
   withDefaults,
   withTimeout,
-} from '@freezeguard/core';
+} from '@freezeguard/core/adapter';
 import type { Job, Worker } from 'bullmq';
 
 /** Options of {@link guardWorker}. */

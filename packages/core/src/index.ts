@@ -2,6 +2,10 @@
  * @freezeguard/core — watch cloud maintenance events and drive a prepare → freeze →
  * resume lifecycle that framework adapters plug into.
  *
+ * This entry is what an application uses: `createGuard`, the sources of the three clouds,
+ * the error class, loggers, clocks and the types of all of them. Adapter authors find
+ * their helpers in `@freezeguard/core/adapter`, tests theirs in `@freezeguard/core/testing`.
+ *
  * @example
  * ```ts
  * import { createGuard } from '@freezeguard/core';
@@ -12,16 +16,12 @@
  * @module
  */
 
-export {
-  type EventStatus,
-  type EventType,
-  isShutdownEvent,
-  KNOWN_EVENT_TYPES,
-  type KnownEventType,
-  parseNotBefore,
-  parseScheduledEventsDocument,
-  type ScheduledEvent,
-  type ScheduledEventsDocument,
+export type {
+  EventStatus,
+  EventType,
+  KnownEventType,
+  ScheduledEvent,
+  ScheduledEventsDocument,
 } from './document.js';
 export {
   BALANCER_PRESETS,
@@ -30,17 +30,9 @@ export {
   type BalancerProfile,
   type BalancerTimings,
   balancerFromEnv,
-  balancerTimings,
   resolveBalancer,
 } from './drain/balancer.js';
-export {
-  assertOption,
-  errorSummary,
-  FreezeguardError,
-  type FreezeguardErrorCode,
-  toError,
-  withDefaults,
-} from './errors.js';
+export { FreezeguardError, type FreezeguardErrorCode } from './errors.js';
 export type {
   FleetContext,
   FleetCoordinator,
@@ -48,63 +40,41 @@ export type {
   FleetStatus,
   SlotAnswer,
 } from './fleet.js';
-export {
-  type ApprovalPolicy,
-  assertGuard,
-  type CallOutcome,
-  type CycleInfo,
-  type CycleOutcome,
-  createGuardWithSource,
-  type EventReport,
-  type Guard,
-  type GuardEventName,
-  type GuardEvents,
-  type GuardOptions,
-  type GuardState,
-  type GuardStatus,
-  type Participant,
-  type ParticipantCallInfo,
-  PHASES,
-  type Phase,
-  type PrepareContext,
-  type ResumeContext,
-  type ResumeWhen,
+export type {
+  ApprovalPolicy,
+  CallOutcome,
+  CycleInfo,
+  CycleOutcome,
+  EventReport,
+  Guard,
+  GuardEventName,
+  GuardEvents,
+  GuardOptions,
+  GuardState,
+  GuardStatus,
+  Participant,
+  ParticipantCallInfo,
+  Phase,
+  PrepareContext,
+  ResumeContext,
+  ResumeWhen,
 } from './guard/guard.js';
-export { type AdapterHandle, registerParticipant } from './handle.js';
-export {
-  createHttpGuard,
-  type HealthCheck,
-  type HttpGuard,
-  type HttpGuardOptions,
-  type MetricsExposition,
-  type ProbeResponse,
-} from './http.js';
 export { createConsoleLogger, type Logger, type LogLevel, silentLogger } from './logger.js';
-export {
-  type AwsInstanceEventsOptions,
-  awsInstanceEvents,
-  EC2_EVENT_TYPES,
-} from './sources/aws.js';
+export { type AwsInstanceEventsOptions, awsInstanceEvents } from './sources/aws.js';
 export {
   type AzureScheduledEventsOptions,
   azureScheduledEvents,
   defaultImdsEndpoint,
-  MIN_REQUEST_SPACING_MS,
 } from './sources/azure.js';
-export { chooseCloud, sourceFor } from './sources/default.js';
+export { chooseCloud } from './sources/default.js';
 export {
   CLOUD_NAMES,
   type CloudName,
-  classifyDmi,
   type DetectCloudOptions,
-  type DmiFields,
   detectCloud,
-  detectCloudSync,
 } from './sources/detect.js';
 export {
   defaultGcpEndpoint,
-  GCE_MAINTENANCE_NOTICE_MS,
-  GCE_PREEMPTION_NOTICE_MS,
   type GcpMaintenanceEventsOptions,
   gcpMaintenanceEvents,
 } from './sources/gcp.js';
@@ -116,45 +86,21 @@ export type {
 } from './sources/source.js';
 export {
   type Clock,
-  sleep,
   systemClock,
   systemTimers,
   type TimerHandle,
   type Timers,
-  withTimeout,
 } from './time/clock.js';
 export { awaitClockSync, type ClockSyncOptions, type ClockSyncResult } from './time/clock-sync.js';
-export {
-  type SecondObserver,
-  type WorkerObserverOptions,
-  workerObserver,
-} from './time/observer.js';
-export {
-  createPauseDetector,
-  type PauseDetector,
-  type PauseDetectorOptions,
-  type PauseInfo,
-  type PauseSignal,
-} from './time/pause.js';
-export {
-  createReferenceTracker,
-  type ReferenceFinding,
-  type ReferenceTrackerOptions,
-} from './time/reference.js';
+export type { PauseInfo, PauseSignal } from './time/pause.js';
 
-import {
-  type Guard,
-  type GuardOptions,
-  createGuardWithSource as withSource,
-} from './guard/guard.js';
+import { createGuardWithSource, type Guard, type GuardOptions } from './guard/guard.js';
 import { defaultSource } from './sources/default.js';
-
-export { defaultSource } from './sources/default.js';
 
 /**
  * Creates the process's guard. Nothing happens until `start()`. Without a `source` it
  * watches the cloud named by `FREEZEGUARD_CLOUD` (`azure`, `gcp`, `aws`), else the one
- * {@link detectCloudSync} finds, else Azure, honouring `FREEZEGUARD_IMDS_ENDPOINT`.
+ * {@link detectCloud} finds, else Azure, honouring `FREEZEGUARD_IMDS_ENDPOINT`.
  *
  * @example
  * ```ts
@@ -167,5 +113,5 @@ export { defaultSource } from './sources/default.js';
  * ```
  */
 export function createGuard(options: GuardOptions = {}): Guard {
-  return withSource({ ...options, source: options.source ?? defaultSource() });
+  return createGuardWithSource({ ...options, source: options.source ?? defaultSource() });
 }

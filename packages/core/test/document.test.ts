@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { FreezeguardError, parseNotBefore, parseScheduledEventsDocument } from '../src/index.js';
+import { parseNotBefore, parseScheduledEventsDocument } from '../src/document.js';
+import { FreezeguardError } from '../src/index.js';
 import { fixtures } from './helpers.js';
 
 describe('parseScheduledEventsDocument', () => {

@@ -2,8 +2,8 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createPauseDetector, type PauseInfo } from '../src/index.js';
 import { FakeClock } from '../src/testing.js';
+import { createPauseDetector, type PauseInfo } from '../src/time/pause.js';
 
 function detector(clock: FakeClock) {
   const pauses: PauseInfo[] = [];
@@ -308,7 +308,7 @@ describe('an external time reference reveals a VM pause before any clock step', 
 
 describe('the worker observer', () => {
   it('testifies silence only for a window it was running through', async () => {
-    const { workerObserver } = await import('../src/index.js');
+    const { workerObserver } = await import('../src/time/observer.js');
     const o = workerObserver({ beatMs: 20 });
     expect(o.longestSilenceMs(100)).toBeNull();
     o.start();

@@ -3,14 +3,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  azureScheduledEvents,
-  chooseCloud,
-  classifyDmi,
-  detectCloud,
-  detectCloudSync,
-  sourceFor,
-} from '../src/index.js';
+import { azureScheduledEvents, chooseCloud, detectCloud } from '../src/index.js';
+import { sourceFor } from '../src/sources/default.js';
+import { classifyDmi, detectCloudSync } from '../src/sources/detect.js';
 import { backoffDelay } from '../src/sources/poll-loop.js';
 
 const dirs: Record<string, string> = {};

@@ -1,16 +1,16 @@
-import {
-  errorSummary,
-  type FleetContext,
-  type FleetCoordinator,
-  type FleetMemberView,
-  type FleetStatus,
-  type Logger,
-  type MaintenanceSource,
-  type ScheduledEvent,
-  type SlotAnswer,
-  type TimerHandle,
-  type Timers,
+import type {
+  FleetContext,
+  FleetCoordinator,
+  FleetMemberView,
+  FleetStatus,
+  Logger,
+  MaintenanceSource,
+  ScheduledEvent,
+  SlotAnswer,
+  TimerHandle,
+  Timers,
 } from '@freezeguard/core';
+import { errorSummary } from '@freezeguard/core/adapter';
 import { groupKeys, type RedisFleetOptions, type Resolved, resolveOptions } from './options.js';
 import { ACQUIRE, HEARTBEAT, LEAVE, PREPARED, RELEASE, UNAPPROVE } from './scripts.js';
 import { parseGroup } from './snapshot.js';

@@ -1,4 +1,4 @@
-import { assertOption } from '@freezeguard/core';
+import { assertOption } from '@freezeguard/core/adapter';
 import { redisFleet } from './coordinator.js';
 import type { RedisFleetOptions } from './options.js';
 import type { RedisLike } from './store.js';

@@ -1,5 +1,5 @@
 import { hostname } from 'node:os';
-import { assertOption, withDefaults } from '@freezeguard/core';
+import { assertOption, withDefaults } from '@freezeguard/core/adapter';
 import type { RedisLike } from './store.js';
 
 /** Options of {@link redisFleet}. */

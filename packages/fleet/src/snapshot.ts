@@ -1,4 +1,5 @@
-import { systemTimers, withTimeout } from '@freezeguard/core';
+import { systemTimers } from '@freezeguard/core';
+import { withTimeout } from '@freezeguard/core/adapter';
 import { groupKeys } from './options.js';
 import { SNAPSHOT } from './scripts.js';
 import type { RedisConnection } from './store.js';

@@ -1,14 +1,13 @@
 import {
-  errorSummary,
   FreezeguardError,
   type FreezeguardErrorCode,
   type MaintenanceSource,
-  parseScheduledEventsDocument,
   type ScheduledEventsDocument,
   type SourceContext,
   type SourceHealth,
   type TimerHandle,
 } from '@freezeguard/core';
+import { errorSummary, parseScheduledEventsDocument } from '@freezeguard/core/adapter';
 import type { FleetRuntime } from './coordinator.js';
 import { vmKeys } from './options.js';
 import { CLAIM, PUBLISH_DOC, RESIGN } from './scripts.js';

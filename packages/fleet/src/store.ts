@@ -1,4 +1,5 @@
-import { errorSummary, type Logger, type Timers, withTimeout } from '@freezeguard/core';
+import type { Logger, Timers } from '@freezeguard/core';
+import { errorSummary, withTimeout } from '@freezeguard/core/adapter';
 import type { Script } from './scripts.js';
 
 /**

@@ -1,11 +1,6 @@
 import { createRequire } from 'node:module';
-import {
-  assertGuard,
-  assertOption,
-  FreezeguardError,
-  type Guard,
-  type GuardState,
-} from '@freezeguard/core';
+import { FreezeguardError, type Guard, type GuardState } from '@freezeguard/core';
+import { assertGuard, assertOption } from '@freezeguard/core/adapter';
 import type { Meter, ObservableResult } from '@opentelemetry/api';
 import { type Buckets, DEFAULT_BUCKETS, observeGuard, STATES } from './observe.js';
 

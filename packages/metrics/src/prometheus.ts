@@ -1,4 +1,5 @@
-import { assertGuard, assertOption, type Guard } from '@freezeguard/core';
+import type { Guard } from '@freezeguard/core';
+import { assertGuard, assertOption } from '@freezeguard/core/adapter';
 import { Counter, Gauge, Histogram, type Registry, register } from 'prom-client';
 import { type Buckets, CYCLE_OUTCOMES, DEFAULT_BUCKETS, observeGuard, STATES } from './observe.js';
 

@@ -1,13 +1,5 @@
-import {
-  assertGuard,
-  assertOption,
-  type CycleOutcome,
-  errorSummary,
-  type Guard,
-  type GuardState,
-  type Logger,
-  withDefaults,
-} from '@freezeguard/core';
+import type { CycleOutcome, Guard, GuardState, Logger } from '@freezeguard/core';
+import { assertGuard, assertOption, errorSummary, withDefaults } from '@freezeguard/core/adapter';
 
 /** The lifecycle milestones a webhook can announce. */
 export type WebhookNotification = 'announced' | 'prepared' | 'frozen' | 'resumed' | 'shutdown';

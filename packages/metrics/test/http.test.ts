@@ -1,6 +1,7 @@
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { createGuard, createHttpGuard, type Guard } from '@freezeguard/core';
+import { createGuard, type Guard } from '@freezeguard/core';
+import { createHttpGuard } from '@freezeguard/core/adapter';
 import { MemorySource, recordingLogger } from '@freezeguard/core/testing';
 import { guardExpress } from '@freezeguard/express';
 import freezeguard from '@freezeguard/fastify';

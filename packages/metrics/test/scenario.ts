@@ -1,10 +1,5 @@
-import {
-  createGuard,
-  FreezeguardError,
-  type Guard,
-  type SourceContext,
-  sleep,
-} from '@freezeguard/core';
+import { createGuard, FreezeguardError, type Guard, type SourceContext } from '@freezeguard/core';
+import { sleep } from '@freezeguard/core/adapter';
 import { FakeClock, MemorySource, recordingLogger } from '@freezeguard/core/testing';
 
 export const T0 = Date.UTC(2026, 3, 11, 22, 0, 0);

@@ -1,4 +1,4 @@
-import { parseScheduledEventsDocument } from '@freezeguard/core';
+import { parseScheduledEventsDocument } from '@freezeguard/core/adapter';
 import { request } from 'undici';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { runScenario, SCENARIO_NAMES, type Simulator, startSimulator } from '../src/index.js';

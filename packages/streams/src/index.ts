@@ -13,16 +13,14 @@
 import { fsync } from 'node:fs';
 import type { ServerResponse } from 'node:http';
 import type { Writable } from 'node:stream';
+import type { Guard, PrepareContext, ResumeContext } from '@freezeguard/core';
 import {
   type AdapterHandle,
   assertGuard,
   assertOption,
-  type Guard,
-  type PrepareContext,
-  type ResumeContext,
   registerParticipant,
   sleep,
-} from '@freezeguard/core';
+} from '@freezeguard/core/adapter';
 
 /** What producers learn after a freeze, to mark the discontinuity in their own data. */
 export interface ResumeInfo {

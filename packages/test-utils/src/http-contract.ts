@@ -1,4 +1,5 @@
-import { createGuard, type Guard, type HttpGuardOptions } from '@freezeguard/core';
+import { createGuard, type Guard } from '@freezeguard/core';
+import type { HttpGuardOptions } from '@freezeguard/core/adapter';
 import { FakeClock, MemorySource } from '@freezeguard/core/testing';
 import { Agent, request } from 'undici';
 import { afterEach, describe, expect, it } from 'vitest';

@@ -4,9 +4,10 @@ import {
   type GuardOptions,
   type GuardState,
   type Participant,
-} from './guard/guard.js';
-import type { Logger } from './logger.js';
-import { type LogLine, MemorySource, recordingLogger } from './testing.js';
+} from '../guard/guard.js';
+import type { Logger } from '../logger.js';
+import { MemorySource } from './memory-source.js';
+import { type LogLine, recordingLogger } from './recording-logger.js';
 
 // Helpers for testing an adapter's participant against real I/O; exported from
 // `@freezeguard/core/testing`.

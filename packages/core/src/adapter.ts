@@ -1,0 +1,55 @@
+/**
+ * `@freezeguard/core/adapter` — what a framework adapter, a custom source or a fleet
+ * coordinator is built from: registering a participant and its handle, option checks,
+ * timeouts, error summaries, and the HTTP half shared by the Express and Fastify
+ * adapters. Applications do not need it: they use `@freezeguard/core`.
+ *
+ * @example
+ * ```ts
+ * import { assertGuard, registerParticipant } from '@freezeguard/core/adapter';
+ *
+ * export function guardPoller(guard: Guard, poller: Poller): AdapterHandle {
+ *   assertGuard(guard);
+ *   return registerParticipant(guard, {
+ *     name: 'poller',
+ *     phase: 'work',
+ *     prepare: () => poller.stop(),
+ *     resume: () => poller.start(),
+ *   });
+ * }
+ * ```
+ *
+ * @module
+ */
+
+export { parseScheduledEventsDocument } from './document.js';
+export { assertOption, errorSummary, toError, withDefaults } from './errors.js';
+export { assertGuard } from './guard/guard.js';
+export { type AdapterHandle, registerParticipant } from './handle.js';
+export {
+  createHttpGuard,
+  type HealthCheck,
+  type HttpGuard,
+  type HttpGuardOptions,
+  type MetricsExposition,
+  type ProbeResponse,
+} from './http.js';
+// The types adapter signatures are written in, so an adapter can import from one place.
+export type {
+  Clock,
+  CycleInfo,
+  FreezeguardErrorCode,
+  Guard,
+  GuardState,
+  Logger,
+  MaintenanceSource,
+  Participant,
+  PrepareContext,
+  ResumeContext,
+  ScheduledEventsDocument,
+  SourceContext,
+  SourceHealth,
+  TimerHandle,
+  Timers,
+} from './index.js';
+export { sleep, withTimeout } from './time/clock.js';
