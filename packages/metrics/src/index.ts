@@ -1,7 +1,7 @@
 /**
  * @freezeguard/metrics — Prometheus and OpenTelemetry metrics of the freezeguard
- * maintenance lifecycle, and webhooks for its milestones. Everything is driven by guard
- * events: nothing runs per HTTP request.
+ * maintenance lifecycle. Everything is driven by guard events: nothing runs per HTTP
+ * request. Webhooks for its milestones are `@freezeguard/metrics/webhooks`.
  *
  * @example
  * ```ts
@@ -24,11 +24,3 @@ export {
   type PrometheusMetricsOptions,
   prometheusMetrics,
 } from './prometheus.js';
-export {
-  WEBHOOK_NOTIFICATIONS,
-  type WebhookNotification,
-  type WebhookOptions,
-  type WebhookPayload,
-  type WebhooksHandle,
-  webhooks,
-} from './webhooks.js';

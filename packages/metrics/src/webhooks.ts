@@ -1,3 +1,16 @@
+/**
+ * `@freezeguard/metrics/webhooks` — POSTs the milestones of the maintenance lifecycle
+ * (announced, prepared, frozen, resumed, shutdown) to a URL, Slack-compatible. An entry
+ * of its own: metrics scrape, webhooks push, and neither needs the other.
+ *
+ * @example
+ * ```ts
+ * import { webhooks } from '@freezeguard/metrics/webhooks';
+ * webhooks(guard, { url: process.env.SLACK_WEBHOOK_URL! });
+ * ```
+ *
+ * @module
+ */
 import type { CycleOutcome, Guard, GuardState, Logger } from '@freezeguard/core';
 import { assertGuard, assertOption, errorSummary, withDefaults } from '@freezeguard/core/adapter';
 
@@ -77,7 +90,7 @@ const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
  *
  * @example
  * ```ts
- * import { webhooks } from '@freezeguard/metrics';
+ * import { webhooks } from '@freezeguard/metrics/webhooks';
  * webhooks(guard, { url: process.env.SLACK_WEBHOOK_URL!, events: ['announced', 'resumed'] });
  * ```
  */

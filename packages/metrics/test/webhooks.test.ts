@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { createGuard, type Guard } from '@freezeguard/core';
 import { FakeClock, MemorySource, recordingLogger } from '@freezeguard/core/testing';
 import { afterEach, describe, expect, it } from 'vitest';
-import { type WebhookPayload, webhooks } from '../src/index.js';
+import { type WebhookPayload, webhooks } from '../src/webhooks.js';
 import { makeGuard, runCycle, T0 } from './scenario.js';
 
 const cleanups: (() => unknown)[] = [];
