@@ -11,29 +11,16 @@ import type {
   Timers,
 } from '@freezeguard/core';
 import { errorSummary } from '@freezeguard/core/adapter';
-import { groupKeys, type RedisFleetOptions, type Resolved, resolveOptions } from './options.js';
+import { groupKeys, type RedisFleetOptions, resolveOptions } from './options.js';
 import { ACQUIRE, HEARTBEAT, LEAVE, PREPARED, RELEASE, UNAPPROVE } from './scripts.js';
 import { parseGroup } from './snapshot.js';
 import { createSharedSource, type SharedSource } from './source.js';
-import { FleetStore } from './store.js';
+import { type FleetRuntime, FleetStore } from './store.js';
 
 /** How long prepared/approved marks of an event live: longer than any notice (15 min). */
 const EVENT_KEY_TTL_MS = 60 * 60_000;
 
 type SlotMode = 'hold' | 'none' | 'keep';
-
-/** The store and contexts a coordinator and its wrapped source share. */
-export interface FleetRuntime {
-  readonly o: Resolved;
-  /** The store, opened by whichever of coordinator and source starts first. */
-  open(logger: Logger, timers: Timers): FleetStore;
-  /** Closes the store once neither the coordinator nor the source uses it. */
-  release(): Promise<void>;
-  /** This VM's name when the guard knows it. */
-  guardResourceName(): string | undefined;
-  /** True when this member currently polls the metadata service for its VM. */
-  isPoller(): boolean;
-}
 
 /**
  * A {@link FleetCoordinator} backed by Redis (ioredis ≥ 5): membership with a heartbeat,

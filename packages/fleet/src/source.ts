@@ -8,10 +8,9 @@ import {
   type TimerHandle,
 } from '@freezeguard/core';
 import { errorSummary, parseScheduledEventsDocument } from '@freezeguard/core/adapter';
-import type { FleetRuntime } from './coordinator.js';
 import { vmKeys } from './options.js';
 import { CLAIM, PUBLISH_DOC, RESIGN } from './scripts.js';
-import type { FleetStore } from './store.js';
+import type { FleetRuntime, FleetStore } from './store.js';
 
 /**
  * - `starting`: the VM name is not known yet, or the first election has not answered;
