@@ -12,10 +12,11 @@ import type {
 } from '@freezeguard/core';
 import { errorSummary } from '@freezeguard/core/adapter';
 import { groupKeys, type RedisFleetOptions, resolveOptions } from './options.js';
+import type { FleetRuntime } from './runtime.js';
 import { ACQUIRE, HEARTBEAT, LEAVE, PREPARED, RELEASE, UNAPPROVE } from './scripts.js';
 import { parseGroup } from './snapshot.js';
 import { createSharedSource, type SharedSource } from './source.js';
-import { type FleetRuntime, FleetStore } from './store.js';
+import { FleetStore } from './store.js';
 
 /** How long prepared/approved marks of an event live: longer than any notice (15 min). */
 const EVENT_KEY_TTL_MS = 60 * 60_000;

@@ -9,8 +9,9 @@ import {
 } from '@freezeguard/core';
 import { errorSummary, parseScheduledEventsDocument } from '@freezeguard/core/adapter';
 import { vmKeys } from './options.js';
+import type { FleetRuntime } from './runtime.js';
 import { CLAIM, PUBLISH_DOC, RESIGN } from './scripts.js';
-import type { FleetRuntime, FleetStore } from './store.js';
+import type { FleetStore } from './store.js';
 
 /**
  * - `starting`: the VM name is not known yet, or the first election has not answered;
