@@ -34,7 +34,8 @@ export {
   type MetricsExposition,
   type ProbeResponse,
 } from './http.js';
-// The types adapter signatures are written in, so an adapter can import from one place.
+// The types adapter signatures are written in, so an adapter can import from one place
+// (the rest are the main entry's).
 export type {
   Clock,
   CycleInfo,

@@ -59,7 +59,13 @@ export type {
   ResumeContext,
   ResumeWhen,
 } from './guard/guard.js';
-export { createConsoleLogger, type Logger, type LogLevel, silentLogger } from './logger.js';
+export {
+  createConsoleLogger,
+  type LogFn,
+  type Logger,
+  type LogLevel,
+  silentLogger,
+} from './logger.js';
 export { type AwsInstanceEventsOptions, awsInstanceEvents } from './sources/aws.js';
 export {
   type AzureScheduledEventsOptions,

@@ -1,4 +1,12 @@
-type LogFn = {
+/**
+ * One level of a {@link Logger}: pino's two call shapes.
+ *
+ * @example
+ * ```ts
+ * const warn: LogFn = (a: object | string, b?: string) => console.warn(b ?? a, a);
+ * ```
+ */
+export type LogFn = {
   (obj: object, msg?: string): void;
   (msg: string): void;
 };
