@@ -41,7 +41,13 @@ export { drillDetail } from './drill/judge.js';
 export type { LoadBucket } from './drill/load.js';
 export { renderDrillReport } from './drill/render.js';
 export { runDrill } from './drill/run.js';
-export type { DrillDetail, DrillOptions, DrillReport, TimelineEntry } from './drill/types.js';
+export type {
+  DrillDetail,
+  DrillOptions,
+  DrillReport,
+  Probe,
+  TimelineEntry,
+} from './drill/types.js';
 export {
   type CloudRehearsalOptions,
   type RehearseFreezeOptions,
@@ -54,4 +60,12 @@ export {
   SCENARIO_NAMES,
 } from './scenarios.js';
 export { startSimulator } from './simulator.js';
-export type { FaultInput, Rehearsal, SimCloud, SimRequest } from './types.js';
+export type {
+  CloudEmulator,
+  FaultInput,
+  FreezePlan,
+  Rehearsal,
+  ScenarioOptions,
+  SimCloud,
+  SimRequest,
+} from './types.js';
