@@ -17,7 +17,7 @@ import {
   type Guard,
   type HttpGuardOptions,
   type ProbeResponse,
-} from '@freezeguard/core';
+} from '@freezeguard/core/adapter';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 
 /** Options of {@link guardExpress}: the shared HTTP adapter options. */

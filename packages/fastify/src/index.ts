@@ -17,7 +17,7 @@ import {
   type Guard,
   type HttpGuardOptions,
   type ProbeResponse,
-} from '@freezeguard/core';
+} from '@freezeguard/core/adapter';
 import type { FastifyPluginAsync, FastifyReply, onRequestHookHandler } from 'fastify';
 import fp from 'fastify-plugin';
 
