@@ -4,26 +4,23 @@ import type { TimerHandle, Timers } from '../time/clock.js';
 
 /** A fleet answer slower than this counts as `unavailable`: Redis must never block a drain. */
 export const FLEET_TIMEOUT_MS = 2000;
-/** How often a member without a drain slot asks again. */
-export const SLOT_RETRY_MS = 1000;
 
 /**
- * The guard's side of a fleet: bounded questions (a slow or dead Redis answers
- * `unavailable`, never hangs a drain), one retry timer while a slot is denied, and the
- * slot given back `drainDelayMs` after the instance serves again, so the next member does
- * not drain before the load balancer has this one back.
+ * The guard's side of a fleet, the calls {@link decide}'s fleet actions stand for:
+ * bounded questions (a slow or dead Redis answers `unavailable`, never hangs a drain),
+ * and the slot given back `drainDelayMs` after the instance serves again, so the next
+ * member does not drain before the load balancer has this one back.
  *
  * @example
  * ```ts
  * const gate = new FleetGate(fleet, timers, 15_000);
- * if ((await gate.acquire(['E1'])) === 'denied') gate.retry(() => askAgain());
+ * const answer = await gate.acquire(['E1']);
  * ```
  */
 export class FleetGate {
   readonly #fleet: FleetCoordinator;
   readonly #timers: Timers;
   readonly #releaseDelayMs: number;
-  #retryTimer: TimerHandle | null = null;
   #releaseTimer: TimerHandle | null = null;
 
   constructor(fleet: FleetCoordinator, timers: Timers, releaseDelayMs: number) {
@@ -33,7 +30,6 @@ export class FleetGate {
   }
 
   acquire(eventIds: readonly string[]): Promise<SlotAnswer> {
-    this.cancelRetry();
     return withDeadline(
       this.#fleet.acquireSlot(eventIds),
       FLEET_TIMEOUT_MS,
@@ -47,25 +43,11 @@ export class FleetGate {
     return withDeadline(this.#fleet.prepared(event), FLEET_TIMEOUT_MS, this.#timers, false);
   }
 
-  /** Calls `again` in {@link SLOT_RETRY_MS}; one pending retry at a time. */
-  retry(again: () => void): void {
-    this.cancelRetry();
-    this.#retryTimer = this.#timers.setTimeout(() => {
-      this.#retryTimer = null;
-      again();
-    }, SLOT_RETRY_MS);
-  }
-
-  cancelRetry(): void {
-    if (this.#retryTimer !== null) this.#timers.clearTimeout(this.#retryTimer);
-    this.#retryTimer = null;
-  }
-
   /** Gives the slot back now, or after the release delay if `stillIdle()` then. */
-  release(now: boolean, stillIdle: () => boolean): void {
+  release(when: 'now' | 'after-drain-delay', stillIdle: () => boolean): void {
     if (this.#releaseTimer !== null) this.#timers.clearTimeout(this.#releaseTimer);
     this.#releaseTimer = null;
-    if (now || this.#releaseDelayMs === 0) {
+    if (when === 'now' || this.#releaseDelayMs === 0) {
       void this.#fleet.releaseSlot();
       return;
     }
@@ -78,7 +60,6 @@ export class FleetGate {
 
   /** Clears the timers (the guard stops). */
   stop(): void {
-    this.cancelRetry();
     if (this.#releaseTimer !== null) this.#timers.clearTimeout(this.#releaseTimer);
     this.#releaseTimer = null;
   }

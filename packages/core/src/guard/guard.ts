@@ -1,5 +1,4 @@
-import { isShutdownEvent, type ScheduledEvent, type ScheduledEventsDocument } from '../document.js';
-import { TypedEmitter } from '../emitter.js';
+import { isShutdownEvent, type ScheduledEvent } from '../document.js';
 import { assertOption, FreezeguardError, toError } from '../errors.js';
 import type { FleetCoordinator } from '../fleet.js';
 import { createConsoleLogger, type Logger } from '../logger.js';
@@ -11,16 +10,27 @@ import {
   type TimerHandle,
   type Timers,
 } from '../time/clock.js';
-import { createPauseDetector, type PauseDetector, type PauseInfo } from '../time/pause.js';
+import { createPauseDetector, type PauseDetector } from '../time/pause.js';
 import { Approvals } from './approvals.js';
-import { type Cycle, expectedEnd, localShutdownEvent, newCycle } from './cycle.js';
+import {
+  type Cycle,
+  type CycleAction,
+  expectedEnd,
+  isDraining,
+  localShutdownEvent,
+  openCycle,
+  reduceCycle,
+} from './cycle.js';
 import { FleetGate } from './fleet-gate.js';
-import { LifecycleMemory } from './memory.js';
+import { type FleetActions, slotNotes } from './fleet-policy.js';
+import { GuardListeners } from './listeners.js';
+import { Observations } from './observations.js';
 import { type ResolvedOptions, resolveGuardOptions } from './options.js';
-import { Participants } from './participants.js';
-import { type Decision, decide, planPrepare } from './policy.js';
+import { Participants, type PrepareRun } from './participants.js';
+import { type Decision, decide } from './policy.js';
+import { planPrepare } from './prepare-plan.js';
+import { ResourceName } from './resource-name.js';
 import { buildStatus } from './status.js';
-import { EventTracker, type RelevanceRules } from './tracker.js';
 import type {
   CycleOutcome,
   Guard,
@@ -32,11 +42,20 @@ import type {
   Participant,
 } from './types.js';
 
+/** A cycle and what the guard runs for it. `cycle` is only ever replaced, by `#update`. */
+interface Active {
+  cycle: Cycle;
+  readonly controller: AbortController;
+  readonly run: PrepareRun;
+  preparing: Promise<void>;
+}
+
 /**
- * The guard composes the parts: the source feeds the {@link EventTracker}, the pause
- * detector feeds observed pauses, and after each of those (and each timer or finished
- * step) the pure {@link decide} says what to do; the guard applies it with the
- * participant registry, the source (approvals) and the fleet. It owns every timer.
+ * The guard interprets decisions: the source feeds the observations, the pause detector
+ * feeds pauses, the fleet answers; after each of those (and each timer or finished step)
+ * the pure {@link decide} says what to do, and the guard does it with the participants,
+ * the source (approvals) and the fleet. The cycle is a value it replaces with
+ * {@link reduceCycle}. It owns every timer.
  */
 class GuardImpl implements Guard {
   readonly logger: Logger;
@@ -46,25 +65,22 @@ class GuardImpl implements Guard {
   readonly #source: MaintenanceSource;
   readonly #fleet: FleetCoordinator | undefined;
   readonly #gate: FleetGate | undefined;
-  readonly #emitter: TypedEmitter<GuardEvents>;
+  readonly #emitter: GuardListeners;
   readonly #participants: Participants;
-  readonly #tracker = new EventTracker();
-  readonly #memory = new LifecycleMemory();
+  readonly #seen: Observations;
   readonly #approvals: Approvals;
-  readonly #warnings: { at: string; message: string }[] = [];
   readonly #detector: PauseDetector;
+  readonly #name: ResourceName;
   #state: GuardState = 'idle';
   #running = false;
   #stopped = false;
-  #cycle: Cycle | null = null;
+  #active: Active | null = null;
+  #serial = 0;
   #wakeTimer: TimerHandle | null = null;
-  #nameTimer: TimerHandle | null = null;
-  #resourceName: string | undefined;
-  #resourceNameError: string | null = null;
-  #lastPause: PauseInfo | null = null;
-  #lastDocumentAt: number | null = null;
-  #documentProblems: readonly string[] = [];
+  #localEvent: ScheduledEvent | null = null;
   #localShutdown: Promise<void> | null = null;
+  /** Settles when the last resume finished. */
+  #resumed: Promise<void> = Promise.resolve();
 
   constructor(options: GuardOptions) {
     this.#o = resolveGuardOptions(options);
@@ -79,11 +95,20 @@ class GuardImpl implements Guard {
     this.timers = options.timers ?? systemTimers;
     this.#fleet = options.fleet;
     this.#gate = this.#fleet
-      ? new FleetGate(this.#fleet, options.timers ?? systemTimers, this.#o.drainDelayMs)
+      ? new FleetGate(this.#fleet, this.timers, this.#o.drainDelayMs)
       : undefined;
     this.#source = this.#fleet ? this.#fleet.wrapSource(options.source) : options.source;
-    this.#resourceName = this.#o.resourceName;
-    this.#emitter = new TypedEmitter<GuardEvents>(() => this.logger);
+    this.#seen = new Observations(this.logger, this.clock);
+    this.#name = new ResourceName(this.#o.resourceName, {
+      source: this.#source,
+      timers: this.timers,
+      logger: this.logger,
+      resolved: () => {
+        this.#seen.tracker.reclassify(this.#rules());
+        this.#evaluate();
+      },
+    });
+    this.#emitter = new GuardListeners(() => this.logger);
     this.#approvals = new Approvals(this.#source, this.logger, {
       approved: (event) => {
         this.#emitter.emit('approved', { eventId: event.EventId, event });
@@ -98,7 +123,7 @@ class GuardImpl implements Guard {
       prepareTimeoutMs: this.#o.prepareTimeoutMs,
       resumeTimeoutMs: this.#o.resumeTimeoutMs,
       onCall: (info) => this.#emitter.emit('participant', info),
-      warn: (facts, message) => this.#warn(facts, message),
+      warn: (facts, message) => this.#seen.warn(facts, message),
     });
     this.#detector = createPauseDetector({
       clock: this.clock,
@@ -107,7 +132,11 @@ class GuardImpl implements Guard {
       tickMs: this.#idleTickMs(),
       // The second observer (a worker thread, ~9 MiB) only runs once an event is known.
       active: false,
-      onPause: (pause) => this.#onPause(pause),
+      onPause: (pause) => {
+        this.#seen.lastPause = pause;
+        this.#emitter.emit('pause', pause);
+        if (this.#seen.pause(pause) && this.#active) this.#evaluate();
+      },
     });
   }
 
@@ -116,17 +145,17 @@ class GuardImpl implements Guard {
   }
 
   get resourceName(): string | undefined {
-    return this.#resourceName;
+    return this.#name.name;
   }
 
   isReady(): boolean {
-    const cycle = this.#cycle;
-    if (cycle) return !cycle.draining;
+    const cycle = this.#active?.cycle;
+    if (cycle) return !isDraining(cycle);
     return this.#state === 'idle' || this.#state === 'scheduled';
   }
 
   isLive(): boolean {
-    return this.#state !== 'shutting-down' || this.#cycle?.local === true;
+    return this.#state !== 'shutting-down' || this.#active?.cycle.local === true;
   }
 
   on<K extends GuardEventName>(name: K, listener: GuardEvents[K]): () => void {
@@ -134,20 +163,11 @@ class GuardImpl implements Guard {
   }
 
   once<K extends GuardEventName>(name: K, listener: GuardEvents[K]): () => void {
-    const off = this.#emitter.on(name, ((...args: Parameters<GuardEvents[K]>) => {
-      off();
-      (listener as (...a: Parameters<GuardEvents[K]>) => void)(...args);
-    }) as GuardEvents[K]);
-    // events.once() removes the listener it gave, not our wrapper: map one to the other.
-    this.#onceWrappers.set(listener, off);
-    return off;
+    return this.#emitter.once(name, listener);
   }
-
-  readonly #onceWrappers = new WeakMap<object, () => void>();
 
   off<K extends GuardEventName>(name: K, listener: GuardEvents[K]): void {
     this.#emitter.off(name, listener);
-    this.#onceWrappers.get(listener)?.();
   }
 
   removeListener<K extends GuardEventName>(name: K, listener: GuardEvents[K]): void {
@@ -156,10 +176,10 @@ class GuardImpl implements Guard {
 
   use(participant: Participant): () => void {
     const remove = this.#participants.add(participant);
-    const cycle = this.#cycle;
+    const a = this.#active;
     // Joining mid-cycle: it must get out of the way too, and be brought back with the rest.
-    if (cycle && !cycle.resuming && this.#running && cycle.slot !== 'pending') {
-      void this.#participants.prepareOne(participant, cycle.run);
+    if (a && !a.cycle.resuming && this.#running && a.cycle.slot !== 'pending') {
+      void this.#participants.prepareOne(participant, a.run);
     }
     return remove;
   }
@@ -173,18 +193,24 @@ class GuardImpl implements Guard {
       logger: this.logger,
       clock: this.clock,
       timers: this.timers,
-      member: () => ({
-        state: this.#state,
-        ready: this.isReady(),
-        resourceName: this.#resourceName,
-      }),
-      onChange: () => this.#onFleetChange(),
+      member: () => ({ state: this.#state, ready: this.isReady(), resourceName: this.#name.name }),
+      onChange: () => {
+        const a = this.#active;
+        if (a && !a.cycle.resuming) this.#update(a, { k: 'fleet-changed', now: this.clock.now() });
+        this.#evaluate();
+      },
     });
     this.#source.start({
       logger: this.logger,
       clock: this.clock,
       timers: this.timers,
-      onDocument: (document) => this.#onDocument(document),
+      onDocument: (document) => {
+        if (!this.#running) return;
+        const inCycle = new Set(this.#active?.cycle.ids ?? []);
+        if (this.#seen.document(document, this.clock.now(), this.#rules(), inCycle))
+          this.#emitter.emit('event', document);
+        this.#evaluate();
+      },
       onError: (error, streak) => {
         // Once per failure streak, like the log: a flapping IMDS must not flood listeners.
         if (streak === 1) this.#emitter.emit('error', error);
@@ -192,7 +218,7 @@ class GuardImpl implements Guard {
       onTimeReference: (sample) => this.#detector.reference(sample),
     });
     this.#detector.start();
-    if (this.#resourceName === undefined) this.#resolveName(0);
+    if (this.#name.name === undefined) this.#name.resolve();
     if (this.#o.approve !== 'never' && this.#source.supportsApproval === false) {
       this.logger.info(
         { source: this.#source.kind, approve: this.#o.approve },
@@ -200,7 +226,7 @@ class GuardImpl implements Guard {
       );
     }
     this.logger.info(
-      { source: this.#source.kind, resourceName: this.#resourceName ?? null },
+      { source: this.#source.kind, resourceName: this.#name.name ?? null },
       'freezeguard: watching for maintenance events',
     );
   }
@@ -214,13 +240,13 @@ class GuardImpl implements Guard {
     this.#stopped = true;
     this.#detector.stop();
     this.#clearWake();
-    if (this.#nameTimer !== null) this.timers.clearTimeout(this.#nameTimer);
+    this.#name.stop();
     this.#gate?.stop();
     await this.#source.stop();
     // Whatever was prepared is brought back: a stopped guard must not leave the app drained.
-    const cycle = this.#cycle;
-    if (cycle && !cycle.local) {
-      if (!cycle.resuming) await this.#resume(cycle, 'cancelled', 'guard stopped', true);
+    const a = this.#active;
+    if (a && !a.cycle.local) {
+      if (!a.cycle.resuming) await this.#resume(a, 'cancelled', 'guard stopped', true);
       else await this.#resumed;
     }
     await this.#fleet?.releaseSlot();
@@ -230,194 +256,81 @@ class GuardImpl implements Guard {
   shutdown(): Promise<void> {
     if (this.#localShutdown) return this.#localShutdown;
     assertOption(this.#running, 'shutdown()', 'needs a started guard', this.#running);
-    const event = localShutdownEvent(this.#resourceName);
+    const event = localShutdownEvent(this.#name.name);
     this.#localEvent = event;
     this.logger.info({}, 'freezeguard: shutting down: draining like a maintenance event');
     const run = async (): Promise<void> => {
-      const current = this.#cycle;
-      if (current && !current.resuming) {
+      const current = this.#active;
+      if (current && !current.cycle.resuming) {
         // Take the cycle over: what it prepared stays prepared, and it never resumes.
-        current.local = true;
-        current.ids.push(event.EventId);
+        this.#update(current, { k: 'take-over', id: event.EventId });
         await current.preparing;
         this.#evaluate();
         return;
       }
       if (current) await this.#resumed;
-      const cycle = this.#beginCycle([event.EventId], this.clock.now(), true);
-      await cycle.preparing;
+      await this.#open([event.EventId], this.clock.now(), true, false).preparing;
     };
     this.#localShutdown = run();
     return this.#localShutdown;
   }
 
-  #localEvent: ScheduledEvent | null = null;
-  /** Settles when the last resume finished. */
-  #resumed: Promise<void> = Promise.resolve();
-
   expectedResumeAt(): number | null {
-    const cycle = this.#cycle;
+    const cycle = this.#active?.cycle;
     if (!cycle) return null;
     const now = this.clock.now();
     if (cycle.resuming) return now;
     return expectedEnd(
-      cycle.ids.map((id) => this.#tracker.get(id)),
+      cycle.ids.map((id) => this.#seen.tracker.get(id)),
       now,
       this.#o.maxHoldMs,
     );
   }
 
   status(): GuardStatus {
-    const cycle = this.#cycle;
+    const cycle = this.#active?.cycle;
+    const seen = this.#seen;
     return buildStatus({
       state: this.#state,
       ready: this.isReady(),
       running: this.#running,
-      resourceName: this.#resourceName,
-      resourceNameError: this.#resourceNameError,
+      resourceName: this.#name.name,
+      resourceNameError: this.#name.error,
       source: {
         kind: this.#source.kind,
-        documentIncarnation: this.#tracker.incarnation,
+        documentIncarnation: seen.tracker.incarnation,
         ...this.#source.health(),
       },
-      events: this.#tracker.list(),
-      handled: this.#memory.handled,
+      events: seen.tracker.list(),
+      handled: seen.memory.handled,
       approvalsSent: this.#approvals.sent,
       cycle: cycle
         ? {
             startedAt: cycle.startedAt,
             eventIds: cycle.ids,
             prepared: cycle.prepared,
-            prepareFailed: cycle.run.failed,
-            draining: cycle.draining,
+            prepareFailed: cycle.prepareFailed,
+            draining: isDraining(cycle),
             failsafe: cycle.failsafe,
           }
         : null,
       expectedResumeAt: this.expectedResumeAt(),
       participants: this.#participants,
-      lastPause: this.#lastPause,
-      documentProblems: this.#documentProblems,
+      lastPause: seen.lastPause,
+      documentProblems: seen.documentProblems,
       fleet: this.#fleet?.status() ?? null,
-      warnings: this.#warnings,
+      warnings: seen.warnings,
     });
   }
 
-  #warn(facts: object, message: string): void {
-    this.logger.warn(facts, message);
-    this.#keep(message);
+  #rules() {
+    const { name, error } = this.#name;
+    return { resourceName: name, resourceNameError: error, eventTypes: this.#o.eventTypes };
   }
 
-  /** Logged at info, and kept in `status().warnings` for the operator. */
-  #note(facts: object, message: string): void {
-    this.logger.info(facts, message);
-    this.#keep(message);
-  }
-
-  #keep(message: string): void {
-    this.#warnings.push({ at: new Date(this.clock.now()).toISOString(), message });
-    if (this.#warnings.length > 20) this.#warnings.shift();
-  }
-
-  #rules(): RelevanceRules {
-    return {
-      resourceName: this.#resourceName,
-      resourceNameError: this.#resourceNameError,
-      eventTypes: this.#o.eventTypes,
-    };
-  }
-
-  #resolveName(attempt: number): void {
-    this.#source.resolveResourceName().then(
-      (name) => {
-        if (!this.#running) return;
-        if (!name) throw new Error('the source returned an empty resource name');
-        this.#resourceName = name;
-        this.#resourceNameError = null;
-        this.logger.info({ resourceName: name }, 'freezeguard: resource name resolved');
-        this.#tracker.reclassify(this.#rules());
-        this.#evaluate();
-      },
-      (err: unknown) => {
-        if (!this.#running) return;
-        this.#resourceNameError = `resource name unknown: ${toError(err).message}`;
-        if (attempt === 0) {
-          this.logger.warn(
-            { err: toError(err) },
-            'freezeguard: cannot read this VM name; acting on no event until it is known',
-          );
-        }
-        const delay = Math.min(30_000, 1000 * 2 ** attempt);
-        this.#nameTimer = this.timers.setTimeout(() => this.#resolveName(attempt + 1), delay);
-      },
-    );
-  }
-
-  #onDocument(document: ScheduledEventsDocument): void {
-    if (!this.#running) return;
-    const now = this.clock.now();
-    this.#lastDocumentAt = now;
-    const problems = document.Problems ?? [];
-    if (problems.join('\n') !== this.#documentProblems.join('\n') && problems.length > 0) {
-      this.#warn(
-        { problems },
-        `freezeguard: ${problems.length} entr${problems.length === 1 ? 'y' : 'ies'} of the maintenance document could not be read; acting on the others`,
-      );
-    }
-    this.#documentProblems = problems;
-    const changes = this.#tracker.apply(document, now, this.#rules());
-    for (const t of changes.added) {
-      this.logger.info(
-        {
-          eventId: t.id,
-          eventType: t.event.EventType,
-          eventStatus: t.event.EventStatus,
-          notBefore: t.event.NotBefore,
-          relevant: t.relevant,
-          reason: t.reason,
-        },
-        'freezeguard: maintenance event seen',
-      );
-    }
-    for (const t of changes.ended) {
-      this.#memory.ended(t.id);
-      this.logger.info(
-        { eventId: t.id, eventType: t.event.EventType, eventStatus: t.event.EventStatus },
-        t.present
-          ? `freezeguard: maintenance event ended (${t.event.EventStatus})`
-          : 'freezeguard: maintenance event left the document',
-      );
-    }
-    const inCycle = new Set(this.#cycle?.ids ?? []);
-    this.#tracker.prune((id) => inCycle.has(id));
-    if (changes.incarnationChanged) this.#emitter.emit('event', document);
-    this.#evaluate();
-  }
-
-  #onPause(pause: PauseInfo): void {
-    this.#lastPause = pause;
-    this.#emitter.emit('pause', pause);
-    if (pause.signal === 'stall') {
-      this.logger.info(
-        { ...pause },
-        'freezeguard: event-loop stall (only the main thread stopped); not a freeze',
-      );
-      return;
-    }
-    this.logger.info({ ...pause }, 'freezeguard: process pause detected');
-    this.#memory.recordPause({
-      signal: pause.signal,
-      detectedAt: pause.detectedAt,
-      pausedMs: pause.pausedMs,
-      clockStepMs: pause.clockStepMs,
-      seq: this.#tracker.seq,
-    });
-    if (this.#cycle) this.#evaluate();
-  }
-
-  #onFleetChange(): void {
-    const cycle = this.#cycle;
-    if (cycle && cycle.slot === 'denied' && !cycle.resuming) this.#askSlot(cycle);
-    else this.#evaluate();
+  /** The one place a cycle changes. */
+  #update(a: Active, action: CycleAction): void {
+    a.cycle = reduceCycle(a.cycle, action);
   }
 
   #setState(next: GuardState): void {
@@ -456,14 +369,9 @@ class GuardImpl implements Guard {
     );
   }
 
-  /** Asks the policy, then applies its decision. Idempotent. */
-  #evaluate(): void {
-    if (!this.#running) return;
-    const now = this.clock.now();
-    this.#memory.forget(now);
-    const cycle = this.#cycle;
-    const local = this.#localEvent;
-    const d: Decision = decide({
+  #decide(now: number, cycle: Cycle | null): Decision {
+    const { tracker, memory, lastDocumentAt } = this.#seen;
+    return decide({
       now,
       options: {
         leadTimeMs: this.#o.leadTimeMs,
@@ -472,107 +380,133 @@ class GuardImpl implements Guard {
         approve: this.#o.approve,
         canApprove: this.#source.supportsApproval !== false,
         drainDelayMs: this.#o.drainDelayMs,
+        fleet: this.#gate !== undefined,
       },
-      resourceName: this.#resourceName,
-      events: this.#tracker.list(),
-      handled: this.#memory.handled,
-      recent: this.#memory.recent,
-      cycle: cycle
-        ? {
-            eventIds: cycle.ids.filter((id) => id !== local?.EventId),
-            startedAt: cycle.startedAt,
-            prepared: cycle.prepared,
-            prepareFailed: cycle.run.failed,
-            resuming: cycle.resuming,
-            approvalsSent: this.#approvals.sent,
-            local: cycle.local,
-            drainedAt: cycle.drainedAt,
-          }
-        : null,
-      pauses: this.#memory.pauses,
-      lastDocumentAt: this.#lastDocumentAt,
-      seq: this.#tracker.seq,
+      resourceName: this.#name.name,
+      events: tracker.list(),
+      handled: memory.handled,
+      recent: memory.recent,
+      cycle,
+      approvalsSent: this.#approvals.sent,
+      pauses: memory.pauses,
+      lastDocumentAt,
+      seq: tracker.seq,
     });
+  }
+
+  /** Asks the policy, then runs its decision. Idempotent. */
+  #evaluate(): void {
+    if (!this.#running) return;
+    const now = this.clock.now();
+    this.#seen.memory.forget(now);
+    const a = this.#active;
+    const d = this.#decide(now, a?.cycle ?? null);
     for (const mark of d.markHandled) {
-      this.#memory.handled.set(mark.id, mark);
+      this.#seen.memory.handled.set(mark.id, mark);
       this.logger.info(
         { eventId: mark.id },
         'freezeguard: a new EventId for the maintenance that just ran; not draining again',
       );
     }
-    if (cycle && !cycle.resuming) {
+    if (a && !a.cycle.resuming) {
       for (const { id, why } of d.release) {
-        cycle.ids.splice(cycle.ids.indexOf(id), 1);
+        this.#update(a, { k: 'leave', id });
         this.logger.info({ eventId: id }, `freezeguard: event leaves the cycle: ${why}`);
       }
     }
     if (d.admit.length > 0) {
-      if (!cycle) this.#beginCycle([...d.admit], now, false);
-      else if (!cycle.resuming) {
-        cycle.ids.push(...d.admit);
+      if (!a) this.#open(d.admit, now, false, d.fleet.askSlot);
+      else if (!a.cycle.resuming) {
+        this.#update(a, { k: 'join', ids: d.admit });
         this.logger.info({ eventIds: d.admit }, 'freezeguard: event joins the current cycle');
       }
     }
-    if (cycle && d.resume) {
-      if (d.resume.outcome === 'failsafe') {
-        cycle.failsafe = true;
-        this.#warn({ eventIds: cycle.ids }, `freezeguard: resuming anyway: ${d.resume.why}`);
-      }
-      void this.#resume(cycle, d.resume.outcome, d.resume.why, false);
+    if (!a) {
+      this.#setState(d.state);
+      this.#wake(d.wakeAt);
       return;
     }
-    if (cycle && !cycle.resuming) {
-      for (const id of d.approve) this.#approve(cycle, id);
+    if (d.resume) {
+      if (d.resume.outcome === 'failsafe')
+        this.#seen.warn({ eventIds: a.cycle.ids }, `freezeguard: resuming anyway: ${d.resume.why}`);
+      void this.#resume(a, d.resume.outcome, d.resume.why, false);
+      return;
     }
+    for (const id of d.approve) {
+      const t = this.#seen.tracker.get(id);
+      if (t) this.#approvals.send(t.event);
+    }
+    this.#runFleet(a, d.fleet);
     this.#setState(d.state);
-    if (d.state === 'shutting-down' && cycle) this.#announceShutdown(cycle);
+    if (d.announceShutdown) this.#announceShutdown(a);
     this.#wake(d.wakeAt);
   }
 
-  #beginCycle(ids: string[], now: number, local: boolean): Cycle {
-    const events = ids.map((id) => this.#tracker.get(id)?.event).filter((e) => e !== undefined);
+  #open(ids: readonly string[], now: number, local: boolean, askSlot: boolean): Active {
+    const { tracker } = this.#seen;
+    const events = ids.map((id) => tracker.get(id)?.event).filter((e) => e !== undefined);
     const notBefores = events.map((e) => e.notBefore).filter((n): n is number => n !== null);
     const plan = planPrepare(now, notBefores.length > 0 ? Math.min(...notBefores) : null, this.#o);
-    const cycle = newCycle({
-      ids,
-      now,
-      local,
-      plan,
-      pendingSlot: this.#fleet !== undefined && !local,
-      events: (c) => this.#cycleEvents(c),
-      logger: this.logger,
-    });
-    this.#cycle = cycle;
+    const controller = new AbortController();
+    const cycle = openCycle({ serial: ++this.#serial, ids, now, local, fleet: askSlot });
+    const a: Active = {
+      cycle,
+      controller,
+      preparing: Promise.resolve(),
+      run: {
+        signal: controller.signal,
+        plan,
+        invoked: new Set(),
+        failed: () => this.#update(a, { k: 'prepare-failed' }),
+        draining: () => isDraining(a.cycle),
+        context: (_p, deadline, signal) => {
+          const events = this.#cycleEvents(a.cycle);
+          return {
+            event: events[0]!,
+            events,
+            deadline,
+            signal,
+            drainUntil: plan.drainUntil,
+            shutdown: a.cycle.local || events.some((e) => isShutdownEvent(e.EventType)),
+            draining: isDraining(a.cycle),
+            logger: this.logger,
+          };
+        },
+      },
+    };
+    this.#active = a;
     this.logger.info(
       { eventIds: ids, eventType: events[0]?.EventType ?? 'Terminate' },
       local ? 'freezeguard: preparing for shutdown' : 'freezeguard: preparing for maintenance',
     );
     if (plan.compressed.length > 0) {
       // Expected with a short notice (Preempt: 30 s): worth keeping in status(), not a warning.
-      this.#note(
+      this.#seen.note(
         { eventIds: ids, compressed: plan.compressed },
         `freezeguard: short notice, prepare compressed to end before NotBefore: ${plan.compressed.join('; ')}`,
       );
     }
     this.#setState('preparing');
-    cycle.preparing = (async () => {
-      if (cycle.slot === 'pending') await this.#askSlot(cycle);
-      await this.#participants.prepareAll(cycle.run);
+    // A fleet member learns whether it may drain before its traffic phase.
+    const slot = askSlot ? this.#askSlot(a) : null;
+    a.preparing = (async () => {
+      if (slot) await slot;
+      await this.#participants.prepareAll(a.run);
     })()
       .catch((err) =>
         this.logger.error({ err: toError(err) }, 'freezeguard: prepare failed unexpectedly'),
       )
       .finally(() => {
-        cycle.prepared = true;
-        if (cycle.run.failed && !cycle.resuming) {
-          this.#warn(
-            { eventIds: cycle.ids },
+        this.#update(a, { k: 'prepared' });
+        if (a.cycle.prepareFailed && !a.cycle.resuming) {
+          this.#seen.warn(
+            { eventIds: a.cycle.ids },
             'freezeguard: a participant failed or overran its prepare; this instance will not approve the event',
           );
         }
-        if (this.#cycle === cycle && !cycle.resuming) this.#evaluate();
+        if (this.#active === a && !a.cycle.resuming) this.#evaluate();
       });
-    return cycle;
+    return a;
   }
 
   #cycleEvents(cycle: Cycle): ScheduledEvent[] {
@@ -580,78 +514,59 @@ class GuardImpl implements Guard {
     for (const id of cycle.ids) {
       if (id === this.#localEvent?.EventId) out.push(this.#localEvent);
       else {
-        const e = this.#tracker.get(id)?.event;
+        const e = this.#seen.tracker.get(id)?.event;
         if (e) out.push(e);
       }
     }
     return out;
   }
 
-  /** Asks the fleet for a drain slot; without one the member keeps serving. */
-  async #askSlot(cycle: Cycle): Promise<void> {
+  /** Runs the fleet half of a decision. */
+  #runFleet(a: Active, f: FleetActions): void {
     const gate = this.#gate;
     if (!gate) return;
-    const answer = await gate.acquire(cycle.ids);
-    if (this.#cycle !== cycle || cycle.resuming) {
-      if (answer === 'granted') gate.release(true, () => true);
-      return;
-    }
-    const was = cycle.slot;
-    cycle.slot = answer;
-    const draining = answer !== 'denied';
-    if (answer === 'unavailable' && was !== 'unavailable') {
-      this.#warn(
-        {},
-        'freezeguard: fleet unavailable; draining without coordination (solo behaviour)',
-      );
-    }
-    if (!draining) {
-      if (was !== 'denied') {
-        this.#warn(
-          { eventIds: cycle.ids },
-          'freezeguard: no drain slot (the fleet is at minInRotation); keeps serving, still pauses work and flushes data',
-        );
-      }
-      cycle.draining = false;
-      cycle.drainedAt = null;
-      gate.retry(() => {
-        if (this.#cycle === cycle && !cycle.resuming && this.#running) void this.#askSlot(cycle);
-      });
-      return;
-    }
-    const late = was === 'denied';
-    cycle.draining = true;
-    if (late) {
-      cycle.drainedAt = this.clock.now();
-      this.logger.info({ eventIds: cycle.ids }, 'freezeguard: drain slot granted; draining now');
+    if (f.askSlot) void this.#askSlot(a);
+    if (f.drain) {
+      this.#update(a, { k: 'traffic-started' });
       for (const p of this.#participants.list())
-        if (p.phase === 'traffic') void this.#participants.prepareOne(p, cycle.run);
+        if (p.phase === 'traffic') void this.#participants.prepareOne(p, a.run);
+      // Same state, new readiness: adapters and the fleet read isReady() again.
       this.#emitter.emit('state', this.#state, this.#state);
     }
+    for (const id of f.report) {
+      const t = this.#seen.tracker.get(id);
+      if (!t) continue;
+      this.#update(a, { k: 'reported', id });
+      void gate.prepared(t.event).then((last) => {
+        if (!last || this.#active !== a || a.cycle.resuming) return;
+        this.#update(a, { k: 'last-to-prepare', id });
+        this.#evaluate();
+      });
+    }
+    if (f.release) gate.release(f.release, () => !this.#active);
   }
 
-  #approve(cycle: Cycle, id: string): void {
-    const t = this.#tracker.get(id);
-    if (!t || this.#approvals.sent.has(id)) return;
-    if (this.#o.approve === 'fleet') {
-      // Fleet unreachable: solo behaviour, approve only an event that lists this VM alone.
-      if (cycle.slot === 'unavailable') {
-        if (t.event.Resources.length === 1) this.#approvals.send(t.event);
-        return;
-      }
-      if (!cycle.draining || cycle.fleetReported.has(id)) return;
-      cycle.fleetReported.add(id);
-      void this.#gate!.prepared(t.event).then((last) => {
-        if (last && this.#cycle === cycle && !cycle.resuming) this.#approvals.send(t.event);
-      });
+  /** Asks the fleet for a drain slot; the answer is a step of the cycle. */
+  async #askSlot(a: Active): Promise<void> {
+    this.#update(a, { k: 'ask-slot' });
+    const answer = await this.#gate!.acquire(a.cycle.ids);
+    if (this.#active !== a || a.cycle.resuming) {
+      // Asked for a cycle that is over: a slot granted now is not needed.
+      if (answer === 'granted') this.#gate!.release('now', () => true);
       return;
     }
-    this.#approvals.send(t.event);
+    const before = a.cycle;
+    this.#update(a, { k: 'slot-answer', answer, now: this.clock.now() });
+    for (const { level, message } of slotNotes(before, a.cycle)) {
+      if (level === 'warn') this.#seen.warn({ eventIds: a.cycle.ids }, message);
+      else this.logger.info({ eventIds: a.cycle.ids }, message);
+    }
+    this.#evaluate();
   }
 
-  #announceShutdown(cycle: Cycle): void {
-    if (cycle.shutdownAnnounced) return;
-    cycle.shutdownAnnounced = true;
+  #announceShutdown(a: Active): void {
+    this.#update(a, { k: 'shutdown-announced' });
+    const cycle = a.cycle;
     const events = this.#cycleEvents(cycle);
     const event =
       events.find((e) => isShutdownEvent(e.EventType) && e.EventId !== 'local-shutdown') ??
@@ -665,41 +580,41 @@ class GuardImpl implements Guard {
       startedAt: cycle.startedAt,
       endedAt: now,
       outOfRotationMs: cycle.drainedAt === null ? 0 : now - cycle.drainedAt,
-      pausedMs: this.#memory.pausedSince(cycle.startedAt).pausedMs,
+      pausedMs: this.#seen.memory.pausedSince(cycle.startedAt).pausedMs,
     });
   }
 
   #resume(
-    cycle: Cycle,
+    a: Active,
     outcome: Exclude<CycleOutcome, 'shutdown'>,
     why: string,
     stopping: boolean,
   ): Promise<void> {
-    cycle.resuming = true;
-    this.#resumed = this.#runResume(cycle, outcome, why, stopping);
+    this.#update(a, { k: 'resume', failsafe: outcome === 'failsafe', stopping });
+    this.#resumed = this.#runResume(a, outcome, why);
     return this.#resumed;
   }
 
   async #runResume(
-    cycle: Cycle,
+    a: Active,
     outcome: Exclude<CycleOutcome, 'shutdown'>,
     why: string,
-    stopping: boolean,
   ): Promise<void> {
-    this.#gate?.cancelRetry();
-    cycle.controller.abort(
+    const stopping = a.cycle.stopping;
+    a.controller.abort(
       stopping
         ? new FreezeguardError('ERR_STOPPED', 'guard stopped: resuming what was prepared')
         : new FreezeguardError('ERR_CANCELLED', `cycle over: ${why}`),
     );
     this.#clearWake();
     if (!stopping) this.#setState('resuming');
-    const events = this.#cycleEvents(cycle);
+    const events = this.#cycleEvents(a.cycle);
     const cancelled = outcome === 'cancelled';
-    const { pausedMs, clockStepMs } = this.#memory.pausedSince(cycle.startedAt);
+    const { memory, tracker } = this.#seen;
+    const { pausedMs, clockStepMs } = memory.pausedSince(a.cycle.startedAt);
     try {
-      await cycle.preparing;
-      await this.#participants.resumeAll(cycle.run.invoked, (_p, deadline, signal) => ({
+      await a.preparing;
+      await this.#participants.resumeAll(a.run.invoked, (_p, deadline, signal) => ({
         event: events[0]!,
         events,
         cancelled,
@@ -712,14 +627,15 @@ class GuardImpl implements Guard {
     } catch (err) {
       this.logger.error({ err: toError(err) }, 'freezeguard: resume failed unexpectedly');
     }
-    // Given back once the load balancer has had drainDelayMs to see this instance healthy.
-    if (cycle.slot === 'granted') this.#gate?.release(stopping, () => !this.#cycle);
-    if (this.#cycle !== cycle) return;
+    // The slot goes back once the load balancer has had drainDelayMs to see this instance healthy.
+    this.#update(a, { k: 'resumed' });
+    this.#runFleet(a, this.#decide(this.clock.now(), a.cycle).fleet);
+    if (this.#active !== a) return;
     const now = this.clock.now();
-    const tracked = events.map((e) => this.#tracker.get(e.EventId)).filter((t) => t !== undefined);
-    this.#memory.cycleOver(tracked, outcome, now, this.#tracker.seq);
-    this.#cycle = null;
-    this.#tracker.prune(() => false);
+    const tracked = events.map((e) => tracker.get(e.EventId)).filter((t) => t !== undefined);
+    memory.cycleOver(tracked, outcome, now, tracker.seq);
+    this.#active = null;
+    tracker.prune(() => false);
     const failsafe = outcome === 'failsafe';
     this.logger.info({ cancelled, pausedMs, failsafe, why }, 'freezeguard: resumed');
     this.#emitter.emit('resumed', { cancelled, pausedMs, failsafe });
@@ -727,9 +643,9 @@ class GuardImpl implements Guard {
       outcome,
       eventIds: events.map((e) => e.EventId),
       eventType: events[0]?.EventType ?? 'Freeze',
-      startedAt: cycle.startedAt,
+      startedAt: a.cycle.startedAt,
       endedAt: now,
-      outOfRotationMs: cycle.drainedAt === null ? 0 : now - cycle.drainedAt,
+      outOfRotationMs: a.cycle.drainedAt === null ? 0 : now - a.cycle.drainedAt,
       pausedMs,
     });
     if (this.#running) this.#evaluate();
