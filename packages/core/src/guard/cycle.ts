@@ -192,6 +192,21 @@ export function expectedEnd(
   return latest;
 }
 
+/** When the cycle is expected to be over (`guard.expectedResumeAt()`): now once it resumes. */
+export function expectedResumeAt(
+  cycle: Cycle,
+  tracker: { get(id: string): TrackedEvent | undefined },
+  now: number,
+  o: { readonly maxHoldMs: number },
+): number {
+  if (cycle.resuming) return now;
+  return expectedEnd(
+    cycle.ids.map((id) => tracker.get(id)),
+    now,
+    o.maxHoldMs,
+  );
+}
+
 /** The event `guard.shutdown()` drains for: a Terminate that has started. */
 export function localShutdownEvent(resourceName: string | undefined): ScheduledEvent {
   return {

@@ -9,7 +9,7 @@ import {
   slotRelease,
 } from './fleet-policy.js';
 import type { TrackedEvent } from './tracker.js';
-import type { ApprovalPolicy, CycleOutcome, GuardState, Phase, ResumeWhen } from './types.js';
+import type { ApprovalPolicy, CycleOutcome, GuardState, ResumeWhen } from './types.js';
 
 /**
  * The lifecycle's decisions, as pure functions of what the guard has observed. The guard
@@ -84,6 +84,24 @@ export interface PolicyOptions {
   readonly drainDelayMs: number;
   /** A fleet coordinator is configured: a cycle asks it for a drain slot. */
   readonly fleet: boolean;
+}
+
+/**
+ * The policy's options from the guard's.
+ *
+ * @example
+ * ```ts
+ * const options = policyOptions(resolveGuardOptions({ approve: 'solo' }), source, false);
+ * ```
+ */
+export function policyOptions(
+  o: Omit<PolicyOptions, 'canApprove' | 'fleet'>,
+  source: { readonly supportsApproval?: boolean },
+  fleet: boolean,
+): PolicyOptions {
+  const { leadTimeMs, maxHoldMs, resumeWhen, approve, drainDelayMs } = o;
+  const canApprove = source.supportsApproval !== false;
+  return { leadTimeMs, maxHoldMs, resumeWhen, approve, drainDelayMs, canApprove, fleet };
 }
 
 /** Everything a decision depends on. */
