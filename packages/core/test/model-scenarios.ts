@@ -1,4 +1,5 @@
 import fc from 'fast-check';
+import { FLEET_TIMEOUT_MS } from '../src/guard/fleet-gate.js';
 import type { ApprovalPolicy, ResumeWhen } from '../src/index.js';
 import type { FakeClock } from '../src/testing.js';
 import type { FleetMode } from './model-fleet.js';
@@ -226,8 +227,9 @@ export type Scenario = {
 };
 export type Pp = { prepare: Behaviour; resume: Behaviour; ms: number };
 
-/** The guard waits this long for a slow fleet (FLEET_TIMEOUT_MS): a prepare may start that late. */
-export const FLEET_WAIT = 2_000;
+/** The guard waits this long for a slow fleet: a prepare may start that late. */
+export const FLEET_WAIT = FLEET_TIMEOUT_MS;
+
 /** The line a configuration prints. */
 export const summary = (name: string, s: Stats, extra = '') =>
   `${name}: ${s.sequences} sequences, ${s.steps} checked steps, ${s.freezes} freezes, ${s.approvalsSeen} approvals${extra} (seed ${SEED}) ${JSON.stringify(s.kinds)}`;
