@@ -139,7 +139,14 @@ export function composeGuard(options: GuardOptions, hooks: GuardHooks): GuardPar
   };
 }
 
-/** What makes an event this VM's, with the name known so far. */
+/**
+ * What makes an event this VM's, with the name known so far.
+ *
+ * @example
+ * ```ts
+ * tracker.reclassify(relevanceRules(name, options));
+ * ```
+ */
 export function relevanceRules(
   name: Pick<ResourceName, 'name' | 'error'>,
   o: Pick<ResolvedOptions, 'eventTypes'>,
@@ -147,8 +154,15 @@ export function relevanceRules(
   return { resourceName: name.name, resourceNameError: name.error, eventTypes: o.eventTypes };
 }
 
-// With nothing announced a pause changes nothing but the report, so the detector looks
-// less often: an idle guard must cost next to nothing.
+/**
+ * The detector's tick while idle. With nothing announced a pause changes nothing but the
+ * report, so the detector looks less often: an idle guard must cost next to nothing.
+ *
+ * @example
+ * ```ts
+ * idleTickMs({ tickIntervalMs: 100, pauseThresholdMs: 1000 }); // 400
+ * ```
+ */
 export function idleTickMs(o: Pick<ResolvedOptions, 'tickIntervalMs' | 'pauseThresholdMs'>) {
   return Math.max(o.tickIntervalMs, Math.min(o.pauseThresholdMs / 2, o.tickIntervalMs * 4));
 }

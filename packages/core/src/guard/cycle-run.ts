@@ -15,7 +15,14 @@ export interface Active {
   preparing: Promise<void>;
 }
 
-/** The one place a cycle changes. */
+/**
+ * The one place a cycle changes.
+ *
+ * @example
+ * ```ts
+ * step(active, { k: 'prepared' });
+ * ```
+ */
 export function step(a: Active, action: CycleAction): void {
   a.cycle = reduceCycle(a.cycle, action);
 }
@@ -211,7 +218,14 @@ export class CycleRunner {
   }
 }
 
-/** The `cycle` event of `cycle`, over at `now`. */
+/**
+ * The `cycle` event of `cycle`, over at `now`.
+ *
+ * @example
+ * ```ts
+ * emit('cycle', cycleInfo(cycle, { outcome: 'resumed', eventIds, eventType: 'Freeze', pausedMs }, now));
+ * ```
+ */
 export function cycleInfo(
   cycle: Cycle,
   facts: Pick<CycleInfo, 'outcome' | 'eventIds' | 'eventType' | 'pausedMs'>,

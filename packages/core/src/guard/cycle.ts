@@ -163,7 +163,14 @@ export function reduceCycle(c: Cycle, a: CycleAction): Cycle {
   }
 }
 
-/** False while a fleet member has no drain slot and keeps serving. */
+/**
+ * False while a fleet member has no drain slot and keeps serving.
+ *
+ * @example
+ * ```ts
+ * guard.isReady(); // !isDraining(cycle) while a cycle is open
+ * ```
+ */
 export function isDraining(c: Cycle): boolean {
   return c.slot !== 'denied';
 }
@@ -192,7 +199,14 @@ export function expectedEnd(
   return latest;
 }
 
-/** When the cycle is expected to be over (`guard.expectedResumeAt()`): now once it resumes. */
+/**
+ * When the cycle is expected to be over (`guard.expectedResumeAt()`): now once it resumes.
+ *
+ * @example
+ * ```ts
+ * const at = expectedResumeAt(cycle, tracker, clock.now(), { maxHoldMs: 120_000 });
+ * ```
+ */
 export function expectedResumeAt(
   cycle: Cycle,
   tracker: { get(id: string): TrackedEvent | undefined },

@@ -62,7 +62,14 @@ export function slotActions(
   };
 }
 
-/** The slot is given back once the cycle's resume finished, if it holds one. */
+/**
+ * The slot is given back once the cycle's resume finished, if it holds one.
+ *
+ * @example
+ * ```ts
+ * slotRelease(cycle); // 'after-drain-delay' once a granted cycle resumed
+ * ```
+ */
 export function slotRelease(cycle: Cycle): FleetActions['release'] {
   if (!cycle.resumed || cycle.slot !== 'granted') return null;
   return cycle.stopping ? 'now' : 'after-drain-delay';
@@ -99,7 +106,14 @@ export function fleetApprovals(
   return { approve, report };
 }
 
-/** What changed with a slot answer, worth a line in the log (and `status().warnings`). */
+/**
+ * What changed with a slot answer, worth a line in the log (and `status().warnings`).
+ *
+ * @example
+ * ```ts
+ * for (const { level, message } of slotNotes(before, after)) logger[level]({}, message);
+ * ```
+ */
 export function slotNotes(
   before: Cycle,
   after: Cycle,

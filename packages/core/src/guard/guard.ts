@@ -24,9 +24,10 @@ type Resumed = Exclude<CycleOutcome, 'shutdown'>;
 /**
  * The guard interprets decisions: the source feeds the observations, the pause detector
  * feeds pauses, the fleet answers; after each of those (and each timer or finished step)
- * the pure {@link decide} says what to do, and the guard does it with the participants,
- * the source (approvals) and the fleet. The cycle is a value it replaces with
- * {@link reduceCycle}. It owns every timer.
+ * the pure {@link decide} says what to do, and the guard does it with the participants
+ * (through the cycle runner), the source (approvals) and the fleet (through its gate).
+ * The cycle is a value it replaces with {@link reduceCycle}. It owns the wake-up timer;
+ * its parts are built in `compose.ts`.
  */
 class GuardImpl implements Guard {
   readonly logger: Logger;
