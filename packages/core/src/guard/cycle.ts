@@ -1,90 +1,178 @@
-import { isShutdownEvent, type ScheduledEvent } from '../document.js';
+import type { ScheduledEvent } from '../document.js';
 import type { SlotAnswer } from '../fleet.js';
-import type { Logger } from '../logger.js';
-import type { PrepareRun } from './participants.js';
-import type { PreparePlan } from './policy.js';
 import type { TrackedEvent } from './tracker.js';
 
-/** One prepare → (freeze) → resume cycle, as the guard runs it. */
-export interface Cycle {
-  readonly ids: string[];
-  readonly startedAt: number;
-  readonly controller: AbortController;
-  readonly run: PrepareRun;
-  /** Opened or taken over by `guard.shutdown()`: never resumes. */
-  local: boolean;
-  prepared: boolean;
-  resuming: boolean;
-  failsafe: boolean;
-  /** False while a fleet member has no drain slot and keeps serving. */
-  draining: boolean;
-  slot: SlotAnswer | 'none' | 'pending';
-  /** When the instance left rotation (null while it serves). */
-  drainedAt: number | null;
-  shutdownAnnounced: boolean;
-  preparing: Promise<void>;
-  /** Events reported to the fleet as prepared. */
-  readonly fleetReported: Set<string>;
-}
+/** How often a member without a drain slot asks again. */
+export const SLOT_RETRY_MS = 1000;
 
 /**
- * A new cycle: its abort controller, and the prepare run whose contexts list the cycle's
- * events as they are when each participant is called.
+ * Where a cycle stands with the fleet's drain slots: `none` without a fleet (or for
+ * `guard.shutdown()`), `pending` until the first answer, then the last answer.
+ */
+export type SlotState = 'none' | 'pending' | SlotAnswer;
+
+/**
+ * One prepare → (freeze) → resume cycle, as a value. It is never modified: the guard
+ * replaces it with {@link reduceCycle}'s result, and {@link decide} reads it. What the
+ * guard runs for a cycle (abort controller, participant calls, promises) lives beside it.
+ */
+export interface Cycle {
+  /** Tells one cycle from the next: an answer that comes back for another cycle is stale. */
+  readonly serial: number;
+  readonly ids: readonly string[];
+  readonly startedAt: number;
+  /** Opened or taken over by `guard.shutdown()`: never resumes. */
+  readonly local: boolean;
+  /** Every prepare phase finished. */
+  readonly prepared: boolean;
+  /** A participant failed or overran its prepare. */
+  readonly prepareFailed: boolean;
+  readonly resuming: boolean;
+  /** Resumed because the guard stops: a slot is given back at once. */
+  readonly stopping: boolean;
+  /** Every resume call finished. */
+  readonly resumed: boolean;
+  readonly failsafe: boolean;
+  readonly slot: SlotState;
+  /** A drain-slot question is out. */
+  readonly asking: boolean;
+  /** Without a slot: when to ask again (null while asking or when no retry is due). */
+  readonly askAgainAt: number | null;
+  /** When the instance left rotation; null while it serves (a fleet member without a slot). */
+  readonly drainedAt: number | null;
+  /** A slot came after a refusal: the traffic phase has yet to run. */
+  readonly trafficDue: boolean;
+  /** `shutdown` (and its `cycle`) emitted. */
+  readonly shutdownAnnounced: boolean;
+  /** Events reported to the fleet as prepared. */
+  readonly reported: readonly string[];
+  /** Events the fleet named this member the last of their VMs to prepare: it approves them. */
+  readonly lastToPrepare: readonly string[];
+}
+
+/** What happens to a cycle: each one a step of {@link reduceCycle}. */
+export type CycleAction =
+  | { readonly k: 'join'; readonly ids: readonly string[] }
+  | { readonly k: 'leave'; readonly id: string }
+  /** `guard.shutdown()` takes the cycle over: it holds until the process exits. */
+  | { readonly k: 'take-over'; readonly id: string }
+  | { readonly k: 'prepare-failed' }
+  | { readonly k: 'prepared' }
+  | { readonly k: 'ask-slot' }
+  | { readonly k: 'slot-answer'; readonly answer: SlotAnswer; readonly now: number }
+  /** The fleet changed (a slot freed, a member left): a member without a slot asks at once. */
+  | { readonly k: 'fleet-changed'; readonly now: number }
+  | { readonly k: 'traffic-started' }
+  | { readonly k: 'reported'; readonly id: string }
+  | { readonly k: 'last-to-prepare'; readonly id: string }
+  | { readonly k: 'shutdown-announced' }
+  | { readonly k: 'resume'; readonly failsafe: boolean; readonly stopping: boolean }
+  | { readonly k: 'resumed' };
+
+/**
+ * A new cycle. A fleet member asks for a drain slot before its traffic phase; until the
+ * answer it counts as draining, as it would without a fleet.
  *
  * @example
  * ```ts
- * const cycle = newCycle({ ids, now, local: false, plan, pendingSlot: false, events, logger });
- * await participants.prepareAll(cycle.run);
+ * const cycle = openCycle({ serial: 1, ids: ['E1'], now, local: false, fleet: true });
  * ```
  */
-export function newCycle(o: {
-  readonly ids: string[];
+export function openCycle(o: {
+  readonly serial: number;
+  readonly ids: readonly string[];
   readonly now: number;
   readonly local: boolean;
-  readonly plan: PreparePlan;
-  /** A fleet must grant a drain slot before the traffic phase. */
-  readonly pendingSlot: boolean;
-  /** The cycle's events now. */
-  readonly events: (cycle: Cycle) => ScheduledEvent[];
-  readonly logger: Logger;
+  readonly fleet: boolean;
 }): Cycle {
-  const controller = new AbortController();
-  const cycle: Cycle = {
-    ids: o.ids,
+  return {
+    serial: o.serial,
+    ids: [...o.ids],
     startedAt: o.now,
-    controller,
     local: o.local,
     prepared: false,
+    prepareFailed: false,
     resuming: false,
+    stopping: false,
+    resumed: false,
     failsafe: false,
-    draining: true,
-    slot: o.pendingSlot ? 'pending' : 'none',
+    slot: o.fleet && !o.local ? 'pending' : 'none',
+    asking: false,
+    askAgainAt: null,
     drainedAt: o.now,
+    trafficDue: false,
     shutdownAnnounced: false,
-    preparing: Promise.resolve(),
-    fleetReported: new Set(),
-    run: {
-      signal: controller.signal,
-      plan: o.plan,
-      invoked: new Set(),
-      failed: false,
-      draining: () => cycle.draining,
-      context: (_p, deadline, signal) => {
-        const events = o.events(cycle);
-        return {
-          event: events[0]!,
-          events,
-          deadline,
-          signal,
-          drainUntil: o.plan.drainUntil,
-          shutdown: cycle.local || events.some((e) => isShutdownEvent(e.EventType)),
-          draining: cycle.draining,
-          logger: o.logger,
-        };
-      },
-    },
+    reported: [],
+    lastToPrepare: [],
   };
-  return cycle;
+}
+
+/**
+ * The cycle after `action`. Pure.
+ *
+ * @example
+ * ```ts
+ * cycle = reduceCycle(cycle, { k: 'slot-answer', answer: 'denied', now });
+ * cycle.drainedAt; // null: it keeps serving
+ * ```
+ */
+export function reduceCycle(c: Cycle, a: CycleAction): Cycle {
+  switch (a.k) {
+    case 'join':
+      return { ...c, ids: [...c.ids, ...a.ids] };
+    case 'leave':
+      return { ...c, ids: c.ids.filter((id) => id !== a.id) };
+    case 'take-over':
+      return { ...c, local: true, ids: [...c.ids, a.id] };
+    case 'prepare-failed':
+      return { ...c, prepareFailed: true };
+    case 'prepared':
+      return { ...c, prepared: true };
+    case 'ask-slot':
+      return { ...c, asking: true, askAgainAt: null };
+    case 'slot-answer': {
+      if (a.answer === 'denied') {
+        // Keeps serving; asks again in a while, or at once if the fleet changed meanwhile.
+        const again = c.askAgainAt ?? a.now + SLOT_RETRY_MS;
+        return { ...c, slot: 'denied', asking: false, askAgainAt: again, drainedAt: null };
+      }
+      const late = c.slot === 'denied';
+      return {
+        ...c,
+        slot: a.answer,
+        asking: false,
+        askAgainAt: null,
+        drainedAt: late ? a.now : c.drainedAt,
+        trafficDue: c.trafficDue || late,
+      };
+    }
+    case 'fleet-changed':
+      return c.slot === 'denied' ? { ...c, askAgainAt: a.now } : c;
+    case 'traffic-started':
+      return { ...c, trafficDue: false };
+    case 'reported':
+      return { ...c, reported: [...c.reported, a.id] };
+    case 'last-to-prepare':
+      return { ...c, lastToPrepare: [...c.lastToPrepare, a.id] };
+    case 'shutdown-announced':
+      return { ...c, shutdownAnnounced: true };
+    case 'resume':
+      return { ...c, resuming: true, failsafe: c.failsafe || a.failsafe, stopping: a.stopping };
+    case 'resumed':
+      return { ...c, resumed: true };
+  }
+}
+
+/**
+ * False while a fleet member has no drain slot and keeps serving.
+ *
+ * @example
+ * ```ts
+ * guard.isReady(); // !isDraining(cycle) while a cycle is open
+ * ```
+ */
+export function isDraining(c: Cycle): boolean {
+  return c.slot !== 'denied';
 }
 
 /** Unknown-duration events are expected to last this long (Retry-After). */
@@ -109,6 +197,28 @@ export function expectedEnd(
     latest = Math.max(latest, Math.min(end, due + maxHoldMs));
   }
   return latest;
+}
+
+/**
+ * When the cycle is expected to be over (`guard.expectedResumeAt()`): now once it resumes.
+ *
+ * @example
+ * ```ts
+ * const at = expectedResumeAt(cycle, tracker, clock.now(), { maxHoldMs: 120_000 });
+ * ```
+ */
+export function expectedResumeAt(
+  cycle: Cycle,
+  tracker: { get(id: string): TrackedEvent | undefined },
+  now: number,
+  o: { readonly maxHoldMs: number },
+): number {
+  if (cycle.resuming) return now;
+  return expectedEnd(
+    cycle.ids.map((id) => tracker.get(id)),
+    now,
+    o.maxHoldMs,
+  );
 }
 
 /** The event `guard.shutdown()` drains for: a Terminate that has started. */

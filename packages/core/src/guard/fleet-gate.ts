@@ -1,71 +1,98 @@
 import type { ScheduledEvent } from '../document.js';
 import type { FleetCoordinator, SlotAnswer } from '../fleet.js';
-import type { TimerHandle, Timers } from '../time/clock.js';
+import type { Logger } from '../logger.js';
+import type { Clock, TimerHandle, Timers } from '../time/clock.js';
+import { type Active, step } from './cycle-run.js';
+import { slotNotes } from './fleet-policy.js';
+
+/** What the gate needs from its guard. */
+export interface GateHooks {
+  readonly clock: Clock;
+  readonly timers: Timers;
+  readonly logger: Logger;
+  /** A warning worth keeping in `status()`. */
+  warn(facts: object, message: string): void;
+  /** `a` is still the guard's cycle, and not resuming: an answer for it applies. */
+  current(a: Active): boolean;
+  /** Decide again (an answer changed the cycle). */
+  evaluate(): void;
+}
 
 /** A fleet answer slower than this counts as `unavailable`: Redis must never block a drain. */
 export const FLEET_TIMEOUT_MS = 2000;
-/** How often a member without a drain slot asks again. */
-export const SLOT_RETRY_MS = 1000;
 
 /**
- * The guard's side of a fleet: bounded questions (a slow or dead Redis answers
- * `unavailable`, never hangs a drain), one retry timer while a slot is denied, and the
- * slot given back `drainDelayMs` after the instance serves again, so the next member does
- * not drain before the load balancer has this one back.
+ * The guard's side of a fleet, the calls {@link decide}'s fleet actions stand for:
+ * bounded questions (a slow or dead Redis answers `unavailable`, never hangs a drain)
+ * whose answers become steps of the cycle, and the slot given back `drainDelayMs` after
+ * the instance serves again, so the next member does not drain before the load balancer
+ * has this one back.
  *
  * @example
  * ```ts
- * const gate = new FleetGate(fleet, timers, 15_000);
- * if ((await gate.acquire(['E1'])) === 'denied') gate.retry(() => askAgain());
+ * const gate = new FleetGate(fleet, hooks, 15_000);
+ * await gate.askSlot(active);
  * ```
  */
 export class FleetGate {
   readonly #fleet: FleetCoordinator;
+  readonly #hooks: GateHooks;
   readonly #timers: Timers;
   readonly #releaseDelayMs: number;
-  #retryTimer: TimerHandle | null = null;
   #releaseTimer: TimerHandle | null = null;
 
-  constructor(fleet: FleetCoordinator, timers: Timers, releaseDelayMs: number) {
+  constructor(fleet: FleetCoordinator, hooks: GateHooks, releaseDelayMs: number) {
     this.#fleet = fleet;
-    this.#timers = timers;
+    this.#hooks = hooks;
+    this.#timers = hooks.timers;
     this.#releaseDelayMs = releaseDelayMs;
   }
 
-  acquire(eventIds: readonly string[]): Promise<SlotAnswer> {
-    this.cancelRetry();
-    return withDeadline(
-      this.#fleet.acquireSlot(eventIds),
+  /** Asks for a drain slot for `a`; the answer is a step of its cycle. */
+  async askSlot(a: Active): Promise<void> {
+    const hooks = this.#hooks;
+    step(a, { k: 'ask-slot' });
+    const answer = await withDeadline(
+      this.#fleet.acquireSlot(a.cycle.ids),
       FLEET_TIMEOUT_MS,
       this.#timers,
-      'unavailable',
+      'unavailable' as SlotAnswer,
+    );
+    if (!hooks.current(a)) {
+      // Asked for a cycle that is over: a slot granted now is not needed.
+      if (answer === 'granted') this.release('now', () => true);
+      return;
+    }
+    const before = a.cycle;
+    step(a, { k: 'slot-answer', answer, now: hooks.clock.now() });
+    for (const { level, message } of slotNotes(before, a.cycle)) {
+      if (level === 'warn') hooks.warn({ eventIds: a.cycle.ids }, message);
+      else hooks.logger.info({ eventIds: a.cycle.ids }, message);
+    }
+    hooks.evaluate();
+  }
+
+  /**
+   * Reports this member prepared for `event`; when the fleet names it the last of the
+   * event's VMs to prepare, that is a step of the cycle (the policy then approves).
+   */
+  reportPrepared(a: Active, event: ScheduledEvent): void {
+    const id = event.EventId;
+    step(a, { k: 'reported', id });
+    void withDeadline(this.#fleet.prepared(event), FLEET_TIMEOUT_MS, this.#timers, false).then(
+      (last) => {
+        if (!last || !this.#hooks.current(a)) return;
+        step(a, { k: 'last-to-prepare', id });
+        this.#hooks.evaluate();
+      },
     );
   }
 
-  /** True when this member is the last of the event's VMs to prepare (it approves). */
-  prepared(event: ScheduledEvent): Promise<boolean> {
-    return withDeadline(this.#fleet.prepared(event), FLEET_TIMEOUT_MS, this.#timers, false);
-  }
-
-  /** Calls `again` in {@link SLOT_RETRY_MS}; one pending retry at a time. */
-  retry(again: () => void): void {
-    this.cancelRetry();
-    this.#retryTimer = this.#timers.setTimeout(() => {
-      this.#retryTimer = null;
-      again();
-    }, SLOT_RETRY_MS);
-  }
-
-  cancelRetry(): void {
-    if (this.#retryTimer !== null) this.#timers.clearTimeout(this.#retryTimer);
-    this.#retryTimer = null;
-  }
-
   /** Gives the slot back now, or after the release delay if `stillIdle()` then. */
-  release(now: boolean, stillIdle: () => boolean): void {
+  release(when: 'now' | 'after-drain-delay', stillIdle: () => boolean): void {
     if (this.#releaseTimer !== null) this.#timers.clearTimeout(this.#releaseTimer);
     this.#releaseTimer = null;
-    if (now || this.#releaseDelayMs === 0) {
+    if (when === 'now' || this.#releaseDelayMs === 0) {
       void this.#fleet.releaseSlot();
       return;
     }
@@ -78,7 +105,6 @@ export class FleetGate {
 
   /** Clears the timers (the guard stops). */
   stop(): void {
-    this.cancelRetry();
     if (this.#releaseTimer !== null) this.#timers.clearTimeout(this.#releaseTimer);
     this.#releaseTimer = null;
   }

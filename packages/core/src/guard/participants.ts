@@ -1,7 +1,7 @@
 import { assertOption, errorSummary, FreezeguardError, toError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { type Clock, sleep, type TimerHandle, type Timers } from '../time/clock.js';
-import type { PreparePlan } from './policy.js';
+import type { PreparePlan } from './prepare-plan.js';
 import {
   type CallOutcome,
   type Participant,
@@ -35,7 +35,8 @@ export interface PrepareRun {
   context(p: Participant, deadline: number, signal: AbortSignal): PrepareContext;
   /** False while a fleet member has no drain slot: `traffic` participants are not called. */
   draining(): boolean;
-  failed: boolean;
+  /** A participant failed or overran its prepare. */
+  failed(): void;
 }
 
 /**
@@ -151,7 +152,7 @@ export class Participants {
     const outcome = await this.#call(p, 'prepare', () => p.prepare?.(ctx), timeoutMs, controller);
     const record = this.#records.get(p);
     if (record) record.prepare = outcome;
-    if (outcome.outcome !== 'ok') run.failed = true;
+    if (outcome.outcome !== 'ok') run.failed();
   }
 
   /** Resumes `invoked` in reverse phase order; each call isolated and timed. */

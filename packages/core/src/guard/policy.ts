@@ -1,14 +1,22 @@
 import { isShutdownEvent } from '../document.js';
 import type { PauseSignal } from '../time/pause.js';
+import type { Cycle } from './cycle.js';
+import {
+  type FleetActions,
+  fleetApprovals,
+  NO_FLEET_ACTIONS,
+  slotActions,
+  slotRelease,
+} from './fleet-policy.js';
 import type { TrackedEvent } from './tracker.js';
-import type { ApprovalPolicy, CycleOutcome, GuardState, Phase, ResumeWhen } from './types.js';
+import type { ApprovalPolicy, CycleOutcome, GuardState, ResumeWhen } from './types.js';
 
 /**
  * The lifecycle's decisions, as pure functions of what the guard has observed. The guard
- * owns timers, the source, the pause detector and the participants; it calls
- * {@link decide} after every document, pause, timer and finished step, and applies the
- * {@link Decision}. Nothing here reads a clock or does I/O, so every rule is testable
- * with generated sequences.
+ * owns timers, the source, the pause detector, the participants and the fleet; it calls
+ * {@link decide} after every document, pause, timer, fleet answer and finished step, and
+ * runs the {@link Decision}. Nothing here reads a clock or does I/O, so every rule is
+ * testable with generated sequences. The fleet's rules are in `fleet-policy.ts`.
  *
  * The rules:
  * - an event is admitted into a cycle (preparing starts) at NotBefore − leadTime, or at
@@ -28,7 +36,8 @@ import type { ApprovalPolicy, CycleOutcome, GuardState, Phase, ResumeWhen } from
  *   source blind that long past NotBefore, no longer holds the cycle;
  * - approval needs a cycle whose every participant prepared and an instance out of
  *   rotation for the configured drain delay (never one still serving), never for an event
- *   naming another VM under `solo`.
+ *   naming another VM under `solo`; under `fleet`, the fleet names the member that
+ *   approves.
  */
 
 /** A pause as the policy sees it. `stall`s are passed in too and never count. */
@@ -59,22 +68,6 @@ export interface HandledMark {
   readonly seq: number;
 }
 
-/** The cycle as the policy sees it. */
-export interface CycleView {
-  readonly eventIds: readonly string[];
-  readonly startedAt: number;
-  /** Every prepare phase finished. */
-  readonly prepared: boolean;
-  /** A participant failed or overran its prepare. */
-  readonly prepareFailed: boolean;
-  readonly resuming: boolean;
-  readonly approvalsSent: ReadonlySet<string>;
-  /** Opened by `guard.shutdown()`: holds until the process exits. */
-  readonly local: boolean;
-  /** When the instance left rotation; null while it serves (a fleet member without a slot). */
-  readonly drainedAt: number | null;
-}
-
 /** The options the policy reads. */
 export interface PolicyOptions {
   readonly leadTimeMs: number;
@@ -89,6 +82,26 @@ export interface PolicyOptions {
    * notice compressed the prepare.
    */
   readonly drainDelayMs: number;
+  /** A fleet coordinator is configured: a cycle asks it for a drain slot. */
+  readonly fleet: boolean;
+}
+
+/**
+ * The policy's options from the guard's.
+ *
+ * @example
+ * ```ts
+ * const options = policyOptions(resolveGuardOptions({ approve: 'solo' }), source, false);
+ * ```
+ */
+export function policyOptions(
+  o: Omit<PolicyOptions, 'canApprove' | 'fleet'>,
+  source: { readonly supportsApproval?: boolean },
+  fleet: boolean,
+): PolicyOptions {
+  const { leadTimeMs, maxHoldMs, resumeWhen, approve, drainDelayMs } = o;
+  const canApprove = source.supportsApproval !== false;
+  return { leadTimeMs, maxHoldMs, resumeWhen, approve, drainDelayMs, canApprove, fleet };
 }
 
 /** Everything a decision depends on. */
@@ -100,7 +113,9 @@ export interface PolicyInput {
   readonly handled: ReadonlyMap<string, HandledMark>;
   /** Maintenances that ran recently (kept after their events left), for new EventIds of them. */
   readonly recent: readonly HandledMark[];
-  readonly cycle: CycleView | null;
+  readonly cycle: Cycle | null;
+  /** EventIds approved or being approved. */
+  readonly approvalsSent: ReadonlySet<string>;
   readonly pauses: readonly ObservedPause[];
   /** Wall-clock time of the last good document, or null. */
   readonly lastDocumentAt: number | null;
@@ -120,8 +135,12 @@ export interface Decision {
     readonly outcome: Exclude<CycleOutcome, 'shutdown'>;
     readonly why: string;
   } | null;
-  /** Events to approve now (for `fleet`, the fleet has the last word). */
+  /** Events to approve now (for `fleet`, those the fleet said this member approves). */
   readonly approve: readonly string[];
+  /** What to ask of the fleet coordinator. */
+  readonly fleet: FleetActions;
+  /** Emit `shutdown` (and the cycle's end): the VM will not come back. */
+  readonly announceShutdown: boolean;
   /** New handled marks (a new EventId that repeats a maintenance that just ran). */
   readonly markHandled: readonly HandledMark[];
   /** Call `decide` again at this wall-clock time at the latest. */
@@ -186,7 +205,7 @@ export function decide(input: PolicyInput): Decision {
   const byId = new Map(events.map((t) => [t.id, t]));
   const handled = new Map(input.handled);
   const markHandled: HandledMark[] = [];
-  const inCycle = new Set(cycle?.eventIds ?? []);
+  const inCycle = new Set(cycle?.ids ?? []);
   let wakeAt = Number.POSITIVE_INFINITY;
 
   // A new EventId, Started when first seen, repeating a maintenance that just ran.
@@ -228,25 +247,26 @@ export function decide(input: PolicyInput): Decision {
     }
   }
 
+  const quiet = { release: [], resume: null, approve: [], announceShutdown: false } as const;
   if (!cycle) {
+    const opening = admit.length > 0;
     return {
-      state: admit.length > 0 ? 'preparing' : pending ? 'scheduled' : 'idle',
+      ...quiet,
+      state: opening ? 'preparing' : pending ? 'scheduled' : 'idle',
       admit,
-      release: [],
-      resume: null,
-      approve: [],
+      fleet: { ...NO_FLEET_ACTIONS, askSlot: o.fleet && opening },
       markHandled,
       wakeAt,
     };
   }
   if (cycle.resuming) {
     // New events wait for the resume to finish; they open the next cycle.
+    const release = slotRelease(cycle);
     return {
+      ...quiet,
       state: 'resuming',
       admit: [],
-      release: [],
-      resume: null,
-      approve: [],
+      fleet: { ...NO_FLEET_ACTIONS, release },
       markHandled,
       wakeAt,
     };
@@ -254,11 +274,11 @@ export function decide(input: PolicyInput): Decision {
 
   const release: { id: string; why: string }[] = [];
   const members: TrackedEvent[] = [];
-  for (const id of cycle.eventIds) {
-    // An event the tracker forgot is over.
+  for (const id of cycle.ids) {
+    // An event the tracker forgot is over (so is the one of `guard.shutdown()`).
     const t = byId.get(id);
     if (!t) continue;
-    const approved = cycle.approvalsSent.has(id);
+    const approved = input.approvalsSent.has(id);
     if (
       t.active &&
       t.event.EventStatus === 'Scheduled' &&
@@ -321,17 +341,18 @@ export function decide(input: PolicyInput): Decision {
           ? 'the maintenance is over'
           : 'every event ended before it started');
     return {
+      ...quiet,
       state: 'resuming',
       admit,
       release,
       resume: { outcome, why },
-      approve: [],
+      fleet: NO_FLEET_ACTIONS,
       markHandled,
       wakeAt,
     };
   }
 
-  const approve: string[] = [];
+  const candidates: TrackedEvent[] = [];
   const drainedLongEnough = cycle.drainedAt !== null && now >= cycle.drainedAt + o.drainDelayMs;
   if (
     cycle.prepared &&
@@ -352,13 +373,19 @@ export function decide(input: PolicyInput): Decision {
     const name = input.resourceName;
     for (const t of members) {
       const ev = t.event;
-      if (!t.active || ev.EventStatus !== 'Scheduled' || cycle.approvalsSent.has(t.id)) continue;
+      if (!t.active || ev.EventStatus !== 'Scheduled' || input.approvalsSent.has(t.id)) continue;
       if (name === undefined || !ev.Resources.includes(name)) continue;
       // Approving releases the event for every VM it lists.
       if (o.approve === 'solo' && ev.Resources.length !== 1) continue;
-      approve.push(t.id);
+      candidates.push(t);
     }
   }
+  const slot = slotActions(cycle, now);
+  wakeAt = Math.min(wakeAt, slot.wakeAt);
+  const { approve, report } =
+    o.approve === 'fleet'
+      ? fleetApprovals(cycle, candidates, input.approvalsSent)
+      : { approve: candidates.map((t) => t.id), report: [] };
 
   let state: GuardState;
   const shutdown =
@@ -367,78 +394,15 @@ export function decide(input: PolicyInput): Decision {
   else if (shutdown) state = 'shutting-down';
   else if (members.some((t) => t.active && t.startedAt !== null)) state = 'frozen';
   else state = 'ready';
-  return { state, admit, release, resume: null, approve, markHandled, wakeAt };
-}
-
-/** When each prepare phase must be over, given the notice left. */
-export interface PreparePlan {
-  /** Until then the load balancer may still send requests; `work` starts no earlier. */
-  readonly drainUntil: number;
-  /** Latest end of each phase (epoch ms); a participant's own timeout is capped by it. */
-  readonly phaseDeadline: Readonly<Record<Phase, number>>;
-  /** What was shortened to fit before NotBefore, for the log. */
-  readonly compressed: readonly string[];
-}
-
-/** The least time the whole prepare gets, even when NotBefore has passed. */
-export const MIN_PREPARE_BUDGET_MS = 3000;
-
-/**
- * Budgets the notice left before NotBefore across the phases, so that a short notice
- * (Preempt: 30 s) still lets every phase have its turn before the VM goes: the drain
- * delay gets at most half of it, `traffic` ends by 60 %, `work` by 80 %, `data` by the
- * end, which is NotBefore less a margin (at least 3 s in all, even when NotBefore has
- * passed). With a long notice, or no NotBefore, nothing is shortened.
- *
- * @example
- * ```ts
- * planPrepare(now, now + 30_000, { drainDelayMs: 15_000, prepareTimeoutMs: 30_000 });
- * // drainUntil: now + 13.5 s; data done by now + 27 s
- * ```
- */
-export function planPrepare(
-  now: number,
-  notBefore: number | null,
-  o: { readonly drainDelayMs: number; readonly prepareTimeoutMs: number },
-): PreparePlan {
-  // Without a NotBefore (a Started event) the time left is unknown: the configured
-  // values apply, as they would with a long notice.
-  if (notBefore === null) {
-    return {
-      drainUntil: now + o.drainDelayMs,
-      phaseDeadline: {
-        traffic: Number.POSITIVE_INFINITY,
-        work: Number.POSITIVE_INFINITY,
-        data: Number.POSITIVE_INFINITY,
-      },
-      compressed: [],
-    };
-  }
-  const left = notBefore - now;
-  const margin = Math.min(2000, Math.max(0, left) * 0.1);
-  const budget = Math.max(left - margin, MIN_PREPARE_BUDGET_MS);
-  const compressed: string[] = [];
-  const drain = Math.min(o.drainDelayMs, Math.floor(budget * 0.5));
-  if (drain < o.drainDelayMs) compressed.push(`drainDelayMs ${o.drainDelayMs} → ${drain} ms`);
-  const caps: Record<Phase, number> = {
-    traffic: Math.floor(budget * 0.6),
-    work: Math.floor(budget * 0.8),
-    data: Math.floor(budget),
-  };
-  // A phase is only shortened when its cap leaves less than the configured timeout
-  // counted from the earliest it can start.
-  const earliest: Record<Phase, number> = { traffic: 0, work: drain, data: drain };
-  for (const phase of ['traffic', 'work', 'data'] as const) {
-    if (caps[phase] - earliest[phase] < o.prepareTimeoutMs)
-      compressed.push(`${phase} phase must end within ${caps[phase]} ms`);
-  }
   return {
-    drainUntil: now + drain,
-    phaseDeadline: {
-      traffic: now + Math.max(caps.traffic, drain),
-      work: now + caps.work,
-      data: now + caps.data,
-    },
-    compressed,
+    state,
+    admit,
+    release,
+    resume: null,
+    approve,
+    fleet: { askSlot: slot.askSlot, drain: slot.drain, report, release: null },
+    announceShutdown: state === 'shutting-down' && !cycle.shutdownAnnounced,
+    markHandled,
+    wakeAt,
   };
 }

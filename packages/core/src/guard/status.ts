@@ -1,8 +1,9 @@
 import type { FleetStatus } from '../fleet.js';
-import type { SourceHealth } from '../sources/source.js';
-import type { PauseInfo } from '../time/pause.js';
+import type { MaintenanceSource } from '../sources/source.js';
+import { type Cycle, isDraining } from './cycle.js';
+import type { Observations } from './observations.js';
 import type { Participants } from './participants.js';
-import type { HandledMark } from './policy.js';
+import type { ResourceName } from './resource-name.js';
 import type { TrackedEvent } from './tracker.js';
 import type { EventReport, GuardState, GuardStatus } from './types.js';
 
@@ -11,51 +12,44 @@ export interface StatusFacts {
   readonly state: GuardState;
   readonly ready: boolean;
   readonly running: boolean;
-  readonly resourceName: string | undefined;
-  readonly resourceNameError: string | null;
-  readonly source: SourceHealth & {
-    readonly kind: string;
-    readonly documentIncarnation: number | null;
-  };
-  readonly events: readonly TrackedEvent[];
-  readonly handled: ReadonlyMap<string, HandledMark>;
+  readonly name: Pick<ResourceName, 'name' | 'error'>;
+  readonly source: MaintenanceSource;
+  readonly seen: Observations;
   readonly approvalsSent: ReadonlySet<string>;
-  readonly cycle: {
-    readonly startedAt: number;
-    readonly eventIds: readonly string[];
-    readonly prepared: boolean;
-    readonly prepareFailed: boolean;
-    readonly draining: boolean;
-    readonly failsafe: boolean;
-  } | null;
+  readonly cycle: Cycle | null;
   readonly expectedResumeAt: number | null;
   readonly participants: Participants;
-  readonly lastPause: PauseInfo | null;
-  readonly documentProblems: readonly string[];
   readonly fleet: FleetStatus | null;
-  readonly warnings: readonly { readonly at: string; readonly message: string }[];
 }
 
 const iso = (ms: number): string => new Date(ms).toISOString();
 
 /** Builds the JSON-serialisable `guard.status()`. */
 export function buildStatus(f: StatusFacts): GuardStatus {
+  const { seen, cycle } = f;
   return {
     state: f.state,
     ready: f.ready,
     running: f.running,
-    resourceName: f.resourceName ?? null,
-    resourceNameError: f.resourceNameError,
-    source: f.source,
-    events: f.events.filter((t) => t.present).map((t) => report(t, f)),
-    cycle: f.cycle
+    resourceName: f.name.name ?? null,
+    resourceNameError: f.name.error,
+    source: {
+      kind: f.source.kind,
+      documentIncarnation: seen.tracker.incarnation,
+      ...f.source.health(),
+    },
+    events: seen.tracker
+      .list()
+      .filter((t) => t.present)
+      .map((t) => report(t, f)),
+    cycle: cycle
       ? {
-          startedAt: iso(f.cycle.startedAt),
-          eventIds: [...f.cycle.eventIds],
-          prepared: f.cycle.prepared,
-          prepareFailed: f.cycle.prepareFailed,
-          draining: f.cycle.draining,
-          failsafe: f.cycle.failsafe,
+          startedAt: iso(cycle.startedAt),
+          eventIds: [...cycle.ids],
+          prepared: cycle.prepared,
+          prepareFailed: cycle.prepareFailed,
+          draining: isDraining(cycle),
+          failsafe: cycle.failsafe,
         }
       : null,
     expectedResumeAt: f.expectedResumeAt === null ? null : iso(f.expectedResumeAt),
@@ -64,10 +58,10 @@ export function buildStatus(f: StatusFacts): GuardStatus {
       phase: p.phase,
       ...f.participants.record(p),
     })),
-    lastPause: f.lastPause,
-    documentProblems: [...f.documentProblems],
+    lastPause: seen.lastPause,
+    documentProblems: [...seen.documentProblems],
     fleet: f.fleet,
-    warnings: [...f.warnings],
+    warnings: [...seen.warnings],
   };
 }
 
@@ -84,6 +78,6 @@ function report(t: TrackedEvent, f: StatusFacts): EventReport {
     relevant: t.relevant,
     reason: t.reason ?? (t.active ? null : `ended (EventStatus ${ev.EventStatus})`),
     approved: f.approvalsSent.has(ev.EventId),
-    handled: f.handled.has(ev.EventId),
+    handled: f.seen.memory.handled.has(ev.EventId),
   };
 }

@@ -1,0 +1,118 @@
+import type { ScheduledEventsDocument } from '../document.js';
+import type { Logger } from '../logger.js';
+import type { Clock } from '../time/clock.js';
+import type { PauseInfo } from '../time/pause.js';
+import { LifecycleMemory } from './memory.js';
+import { EventTracker, type RelevanceRules } from './tracker.js';
+
+/** Warnings kept for `status()`. */
+const KEPT_WARNINGS = 20;
+
+/**
+ * What the guard has observed, as {@link decide} reads it: the tracked events, the
+ * lifecycle memory (handled events, recent maintenances, pauses), the last document and
+ * pause, and the warnings kept for the operator. Logs what it takes in.
+ *
+ * @example
+ * ```ts
+ * const seen = new Observations(logger, clock);
+ * if (seen.document(doc, clock.now(), rules, new Set(cycle.ids))) emit('event', doc);
+ * ```
+ */
+export class Observations {
+  readonly tracker = new EventTracker();
+  readonly memory = new LifecycleMemory();
+  readonly warnings: { at: string; message: string }[] = [];
+  lastPause: PauseInfo | null = null;
+  lastDocumentAt: number | null = null;
+  documentProblems: readonly string[] = [];
+  readonly #logger: Logger;
+  readonly #clock: Clock;
+
+  constructor(logger: Logger, clock: Clock) {
+    this.#logger = logger;
+    this.#clock = clock;
+  }
+
+  warn(facts: object, message: string): void {
+    this.#logger.warn(facts, message);
+    this.#keep(message);
+  }
+
+  /** Logged at info, and kept in `status().warnings` for the operator. */
+  note(facts: object, message: string): void {
+    this.#logger.info(facts, message);
+    this.#keep(message);
+  }
+
+  #keep(message: string): void {
+    this.warnings.push({ at: new Date(this.#clock.now()).toISOString(), message });
+    if (this.warnings.length > KEPT_WARNINGS) this.warnings.shift();
+  }
+
+  /**
+   * Takes in a document read at `now`; forgets ended events no cycle holds. True when its
+   * incarnation changed (the guard emits `event`).
+   */
+  document(
+    document: ScheduledEventsDocument,
+    now: number,
+    rules: RelevanceRules,
+    inCycle: ReadonlySet<string>,
+  ): boolean {
+    this.lastDocumentAt = now;
+    const problems = document.Problems ?? [];
+    if (problems.join('\n') !== this.documentProblems.join('\n') && problems.length > 0) {
+      this.warn(
+        { problems },
+        `freezeguard: ${problems.length} entr${problems.length === 1 ? 'y' : 'ies'} of the maintenance document could not be read; acting on the others`,
+      );
+    }
+    this.documentProblems = problems;
+    const changes = this.tracker.apply(document, now, rules);
+    for (const t of changes.added) {
+      this.#logger.info(
+        {
+          eventId: t.id,
+          eventType: t.event.EventType,
+          eventStatus: t.event.EventStatus,
+          notBefore: t.event.NotBefore,
+          relevant: t.relevant,
+          reason: t.reason,
+        },
+        'freezeguard: maintenance event seen',
+      );
+    }
+    for (const t of changes.ended) {
+      this.memory.ended(t.id);
+      this.#logger.info(
+        { eventId: t.id, eventType: t.event.EventType, eventStatus: t.event.EventStatus },
+        t.present
+          ? `freezeguard: maintenance event ended (${t.event.EventStatus})`
+          : 'freezeguard: maintenance event left the document',
+      );
+    }
+    this.tracker.prune((id) => inCycle.has(id));
+    return changes.incarnationChanged;
+  }
+
+  /** Takes in a pause; false for an event-loop stall, which is never the freeze. */
+  pause(pause: PauseInfo): boolean {
+    if (pause.signal === 'stall') {
+      this.#logger.info(
+        { ...pause },
+        'freezeguard: event-loop stall (only the main thread stopped); not a freeze',
+      );
+      return false;
+    }
+    this.#logger.info({ ...pause }, 'freezeguard: process pause detected');
+    this.memory.recordPause({
+      signal: pause.signal,
+      detectedAt: pause.detectedAt,
+      pausedMs: pause.pausedMs,
+      clockStepMs: pause.clockStepMs,
+      seq: this.tracker.seq,
+    });
+    return true;
+  }
+}
