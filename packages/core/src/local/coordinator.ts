@@ -50,6 +50,8 @@ export interface LocalCoordinatorOptions {
 const DEFAULTS = { heartbeatMs: 250, suspectMs: 1200, probeMs: 400, memberTtlMs: 15_000 };
 /** How long `prepared()` waits for the leader's answer: below the guard's 2 s fleet deadline. */
 const ANSWER_MS = 1500;
+/** How long a leader newer than any lost one has to welcome a process. */
+const WELCOME_MS = 1500;
 
 /** `starting` (no VM id or election yet), `leader` (polls and relays), `follower`, `solo` (no channel). */
 export type LocalRole = 'starting' | 'leader' | 'follower' | 'solo';
@@ -100,6 +102,7 @@ export function localCoordinator(
   let vmId: string | undefined;
   let soloReason: string | null = null;
   let seen = 0;
+  let lostTerm = 0;
   let leader: Leader | null = null;
   let follower: Follower | null = null;
   let members: LocalMember[] = [];
@@ -218,6 +221,7 @@ export function localCoordinator(
 
   async function stepDown(): Promise<void> {
     if (!leader) return;
+    lostTerm = Math.max(lostTerm, leader.term);
     logger.warn(
       { term: leader.term },
       'freezeguard local: another process took over polling while this one was stopped; following it',
@@ -242,7 +246,10 @@ export function localCoordinator(
           seen,
         });
         if (follow !== null && follow >= seen) {
-          const f = await Follower.connect(followerHost(dir), follow);
+          // The leader just lost may be frozen: judged quickly. A newer one is presumed
+          // alive, only slow to answer (a busy start-up): it gets longer.
+          const welcomeMs = follow > lostTerm ? WELCOME_MS : o.probeMs;
+          const f = await Follower.connect(followerHost(dir), follow, welcomeMs);
           if (f && running()) {
             follower = f;
             seen = Math.max(seen, follow);
@@ -282,6 +289,11 @@ export function localCoordinator(
 
   function leaderHost(d: string) {
     return {
+      // Everyone the last leader listed but itself: a takeover waits for them to return.
+      previous: members.filter((m) => !m.poller && m.id !== id).map((m) => m.id),
+      graceMs: o.suspectMs + o.probeMs + 2 * o.heartbeatMs,
+      ownPrepared: [...prepared.keys()],
+      ownClaimed: [...claimed.keys()],
       id,
       dir: d,
       logger,
@@ -315,6 +327,7 @@ export function localCoordinator(
       lost(why: string) {
         if (role !== 'follower') return;
         logger.info({ why }, 'freezeguard local: the polling process is gone; electing another');
+        lostTerm = Math.max(lostTerm, follower?.term ?? 0);
         follower = null;
         role = 'starting';
         void elect();

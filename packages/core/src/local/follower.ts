@@ -53,9 +53,9 @@ export class Follower {
 
   /**
    * Connects to the leader of `term` and waits for its welcome; null when nobody answers
-   * within `probeMs` (dead: refused; frozen: accepted but silent).
+   * within `welcomeMs` (dead: refused; frozen: accepted but silent).
    */
-  static connect(host: FollowerHost, term: number): Promise<Follower | null> {
+  static connect(host: FollowerHost, term: number, welcomeMs: number): Promise<Follower | null> {
     return new Promise((resolve) => {
       const socket = net.connect(socketPath(host.dir, term));
       socket.unref();
@@ -72,7 +72,7 @@ export class Follower {
           resolve(null);
         }
       };
-      const timer = host.timers.setTimeout(() => done(false), host.probeMs);
+      const timer = host.timers.setTimeout(() => done(false), welcomeMs);
       socket.on('error', () => done(false));
       socket.on('close', () => {
         if (!settled) done(false);

@@ -52,6 +52,16 @@ export interface LeaderHost {
   superseded(): void;
   /** This VM's name, for followers that ask (read once by the leader). */
   resourceName(): Promise<string | undefined>;
+  /**
+   * The processes the previous leader had (its last heartbeat), and how long to wait for
+   * them to reconnect before deciding any approval: right after a takeover the registry
+   * is incomplete, and a process not yet back must not be counted as absent.
+   */
+  readonly previous: readonly string[];
+  readonly graceMs: number;
+  /** What this process itself prepared for and approved before it led. */
+  readonly ownPrepared: readonly string[];
+  readonly ownClaimed: readonly string[];
 }
 
 const EVENT_TTL_MS = 60 * 60_000;
@@ -71,12 +81,16 @@ export class Leader {
   #timer: TimerHandle | null = null;
   #ticks = 0;
   #closed = false;
+  #graceUntil: number;
 
   private constructor(host: LeaderHost, term: number, server: net.Server) {
     this.#host = host;
     this.term = term;
     this.#server = server;
     server.on('connection', (socket) => this.#accept(socket));
+    this.#graceUntil = host.previous.length > 0 ? host.now() + host.graceMs : 0;
+    for (const e of host.ownClaimed) this.#done(e);
+    for (const e of host.ownPrepared) this.#entry(e).prepared.push(host.id);
     server.on('error', (err) =>
       host.logger.debug({ err: err.message }, 'freezeguard local: server error'),
     );
@@ -220,6 +234,7 @@ export class Leader {
   }
 
   #grant(eventId: string, record: EventRecord, reporter: string | null): string | null {
+    if (this.#inGrace()) return null;
     const who = approver(record, this.#liveIds(), this.#host.id, reporter);
     if (who === null) return null;
     record.grantedTo = who;
@@ -240,6 +255,16 @@ export class Leader {
     const record = this.#entry(eventId);
     record.done = true;
     record.grantedTo = null;
+  }
+
+  #inGrace(): boolean {
+    if (this.#graceUntil === 0) return false;
+    const back = new Set([...this.#peers.values()].map((p) => p.id));
+    if (this.#host.now() < this.#graceUntil && !this.#host.previous.every((id) => back.has(id))) {
+      return true;
+    }
+    this.#graceUntil = 0;
+    return false;
   }
 
   #reevaluate(): void {
@@ -280,6 +305,7 @@ export class Leader {
       // Silent past its TTL (frozen, or stuck): dropped; it re-registers when it comes back.
       if (now - peer.lastSeen > this.#host.memberTtlMs) socket.destroy();
     }
+    this.#reevaluate();
     this.#broadcastMembers();
     // Soon after taking over (old sockets of dead leaders), then once a minute.
     if (++this.#ticks % 240 === 4) this.#sweep(now);
