@@ -15,6 +15,7 @@ import { acceptTerm, electionStep } from './decide.js';
 import { Follower, membersOf } from './follower.js';
 import { Leader, type LocalMember, type MemberView } from './leader.js';
 import {
+  ensurePrivateDir,
   listTerms,
   pickRuntimeDir,
   readEpoch,
@@ -376,10 +377,9 @@ export function localCoordinator(
     if (process.platform === 'win32') return solo('no Unix sockets on Windows');
     let base: string;
     try {
-      base =
-        options.directory ??
-        process.env.FREEZEGUARD_LOCAL_DIR ??
-        pickRuntimeDir(runtimeCandidates(process.getuid?.() ?? 0));
+      const configured = options.directory ?? process.env.FREEZEGUARD_LOCAL_DIR;
+      if (configured) ensurePrivateDir(configured);
+      base = configured || pickRuntimeDir(runtimeCandidates(process.getuid?.() ?? 0));
     } catch (err) {
       return solo((err as Error).message);
     }
