@@ -1,30 +1,16 @@
 import { randomBytes } from 'node:crypto';
-import { parseScheduledEventsDocument } from '../document.js';
-import {
-  assertOption,
-  errorSummary,
-  FreezeguardError,
-  type FreezeguardErrorCode,
-  withDefaults,
-} from '../errors.js';
+import { assertOption, errorSummary, withDefaults } from '../errors.js';
 import type { FleetContext, FleetCoordinator, FleetStatus } from '../fleet.js';
 import { type Logger, silentLogger } from '../logger.js';
-import type { MaintenanceSource, SourceContext, SourceHealth } from '../sources/source.js';
+import type { MaintenanceSource, SourceContext } from '../sources/source.js';
 import { type Clock, sleep, systemClock, systemTimers, type Timers } from '../time/clock.js';
+import { ANSWER_MS, MemberApprovals } from './approval.js';
 import { acceptTerm, electionStep } from './decide.js';
 import { Follower, membersOf } from './follower.js';
 import { Leader, type LocalMember, type MemberView } from './leader.js';
-import {
-  ensurePrivateDir,
-  listTerms,
-  pickRuntimeDir,
-  readEpoch,
-  runtimeCandidates,
-  takeClaim,
-  vmDir,
-  writeEpoch,
-} from './paths.js';
-import { resolveVmIdOnce } from './vm-id.js';
+import { listTerms, readEpoch, writeEpoch } from './paths.js';
+import { createLocalSource, type LocalSource, type LocalSourceHost } from './source.js';
+import { locateVm } from './vm-id.js';
 import type { WireMessage } from './wire.js';
 
 /** Options of {@link localCoordinator}; none is needed on a VM. */
@@ -49,8 +35,6 @@ export interface LocalCoordinatorOptions {
 }
 
 const DEFAULTS = { heartbeatMs: 250, suspectMs: 1200, probeMs: 400, memberTtlMs: 15_000 };
-/** How long `prepared()` waits for the leader's answer: below the guard's 2 s fleet deadline. */
-const ANSWER_MS = 1500;
 /** How long a leader newer than any lost one has to welcome a process. */
 const WELCOME_MS = 1500;
 
@@ -92,6 +76,7 @@ export function localCoordinator(
   );
   const id = options.memberId ?? `${process.pid}-${randomBytes(3).toString('hex')}`;
   let inner: MaintenanceSource | null = null;
+  let local: LocalSource | null = null;
   let sourceCtx: SourceContext | null = null;
   let fleetCtx: FleetContext | null = null;
   let logger: Logger = options.logger ?? silentLogger;
@@ -109,19 +94,16 @@ export function localCoordinator(
   let members: LocalMember[] = [];
   let innerRunning = false;
   let electing = false;
-  let name: Promise<string | undefined> | null = null;
   let markReady: () => void = () => {};
   const ready = new Promise<void>((resolve) => (markReady = resolve));
-  const prepared = new Map<string, number>();
-  const claimed = new Map<string, number>();
-  const grants = new Set<string>();
-  const followed = {
-    lastSuccessAt: null as number | null,
-    lastErrorAt: null as number | null,
-    lastError: null as { code: string; message: string } | null,
-    consecutiveFailures: 0,
-  };
-
+  const approvals = new MemberApprovals({
+    now: () => clock.monotonic(),
+    logger: () => logger,
+    dir: () => dir,
+    leader: () => leader,
+    follower: () => follower,
+    notify,
+  });
   const running = () => sourceCtx !== null || fleetCtx !== null;
 
   function selfView(): MemberView {
@@ -293,8 +275,8 @@ export function localCoordinator(
       // Everyone the last leader listed but itself: a takeover waits for them to return.
       previous: members.filter((m) => !m.poller && m.id !== id).map((m) => m.id),
       graceMs: o.suspectMs + o.probeMs + 2 * o.heartbeatMs,
-      ownPrepared: [...prepared.keys()],
-      ownClaimed: [...claimed.keys()],
+      ownPrepared: approvals.prepared,
+      ownClaimed: approvals.claimed,
       id,
       dir: d,
       logger,
@@ -303,12 +285,9 @@ export function localCoordinator(
       memberTtlMs: o.memberTtlMs,
       now: () => clock.monotonic(),
       selfView,
-      grantSelf(eventId: string) {
-        grants.add(eventId);
-        notify();
-      },
+      grantSelf: (eventId: string) => approvals.grant(eventId),
       superseded: () => void stepDown(),
-      resourceName: () => resourceName(),
+      resourceName: async () => local?.resourceName(),
     };
   }
 
@@ -322,8 +301,8 @@ export function localCoordinator(
       suspectMs: o.suspectMs,
       probeMs: o.probeMs,
       selfView,
-      prepared: () => [...prepared.keys()],
-      claimed: () => [...claimed.keys()],
+      prepared: () => approvals.prepared,
+      claimed: () => approvals.claimed,
       message: onMessage,
       lost(why: string) {
         if (role !== 'follower') return;
@@ -345,28 +324,8 @@ export function localCoordinator(
     }
     if (m.t === 'hb') members = membersOf(m) ?? members;
     else if (m.t === 'grant' || (m.t === 'ack' && m.approve === true)) {
-      grants.add(String(m.eventId));
-      notify();
-    } else if ((m.t === 'doc' || m.t === 'welcome') && m.document && sourceCtx) {
-      try {
-        const document = parseScheduledEventsDocument(m.document);
-        followed.lastSuccessAt = clock.now();
-        followed.consecutiveFailures = 0;
-        sourceCtx.onDocument(document);
-      } catch (err) {
-        logger.debug({ err: errorSummary(err) }, 'freezeguard local: bad relayed document');
-      }
-    } else if (m.t === 'err' && sourceCtx) {
-      const e = (m.error ?? {}) as { code?: string; message?: string };
-      const error = new FreezeguardError(
-        (e.code ?? 'ERR_IMDS_UNREACHABLE') as FreezeguardErrorCode,
-        `${e.message ?? 'read failed'} (read by the polling process)`,
-      );
-      followed.lastErrorAt = clock.now();
-      followed.lastError = { code: error.code, message: error.message };
-      followed.consecutiveFailures = Number(m.streak) || followed.consecutiveFailures + 1;
-      sourceCtx.onError(error, followed.consecutiveFailures);
-    }
+      approvals.grant(String(m.eventId));
+    } else local?.deliver(m);
   }
 
   // --- start-up: directory, VM id, first election ---
@@ -374,27 +333,12 @@ export function localCoordinator(
   async function boot(): Promise<void> {
     if (booted) return;
     booted = true;
-    if (process.platform === 'win32') return solo('no Unix sockets on Windows');
-    let base: string;
-    try {
-      const configured = options.directory ?? process.env.FREEZEGUARD_LOCAL_DIR;
-      if (configured) ensurePrivateDir(configured);
-      base = configured || pickRuntimeDir(runtimeCandidates(process.getuid?.() ?? 0));
-    } catch (err) {
-      return solo((err as Error).message);
-    }
-    const source = inner;
-    if (!source) return solo('wrapSource() was not called: no source to read the VM id from');
-    vmId = options.resolveVmId
-      ? await options.resolveVmId(source).catch(() => undefined)
-      : await resolveVmIdOnce(source, base, { clock, timers, logger, running });
+    if (!inner) return solo('wrapSource() was not called: no source to read the VM id from');
+    const place = await locateVm(inner, options, { clock, timers, logger, running });
     if (!running()) return;
-    if (!vmId) return solo('this VM id is unknown (the source cannot tell it)');
-    try {
-      dir = vmDir(base, vmId);
-    } catch (err) {
-      return solo((err as Error).message);
-    }
+    if ('solo' in place) return solo(place.solo);
+    vmId = place.vmId;
+    dir = place.dir;
     await elect();
   }
 
@@ -415,78 +359,30 @@ export function localCoordinator(
     role = 'starting';
   }
 
-  function resourceName(): Promise<string | undefined> {
-    name ??= inner!.resolveResourceName().then(
-      (n) => {
-        if (n === undefined) name = null;
-        return n;
+  function host(): LocalSourceHost {
+    return {
+      following: () => role === 'follower',
+      ready,
+      attach(context) {
+        sourceCtx = context;
+        adopt(context);
+        if (role === 'leader' || role === 'solo') startInner();
+        void boot();
       },
-      (err: unknown) => {
-        name = null;
-        throw err;
+      async detach() {
+        sourceCtx = null;
+        await stopInner();
+        await shutdown();
       },
-    );
-    return name;
-  }
-
-  function claim(eventId: string): boolean {
-    grants.delete(eventId);
-    let mine = false;
-    try {
-      mine = dir === null || takeClaim(dir, eventId);
-    } catch (err) {
-      logger.warn(
-        { err: errorSummary(err), eventId },
-        'freezeguard local: cannot record the approval claim; approving anyway',
-      );
-      mine = true;
-    }
-    claimed.set(eventId, clock.monotonic());
-    if (leader) leader.claimedSelf(eventId);
-    else follower?.tell({ t: 'claimed', eventId });
-    if (mine)
-      logger.info(
-        { eventId },
-        'freezeguard local: every process on this VM prepared; this one approves',
-      );
-    return mine;
-  }
-
-  const wrapped = (source: MaintenanceSource): MaintenanceSource => ({
-    kind: `${source.kind}+local`,
-    ...(source.supportsApproval === undefined ? {} : { supportsApproval: source.supportsApproval }),
-    start(context) {
-      if (sourceCtx) return;
-      sourceCtx = context;
-      adopt(context);
-      if (role === 'leader' || role === 'solo') startInner();
-      void boot();
-    },
-    async stop() {
-      sourceCtx = null;
-      await stopInner();
-      await shutdown();
-    },
-    async resolveResourceName() {
-      await ready;
-      if (role === 'follower' && follower) {
+      async askLeaderForName() {
+        if (role !== 'follower' || !follower) return null;
         const answer = await follower.request({ t: 'name' }, 5000);
-        if (typeof answer?.name === 'string' && answer.name !== '') return answer.name;
-      }
-      return resourceName();
-    },
-    ...(source.resolveVmId ? { resolveVmId: () => source.resolveVmId!() } : {}),
-    approve: (eventId) => source.approve(eventId),
-    health(): SourceHealth {
-      const own = source.health();
-      if (role !== 'follower') return own;
-      return {
-        ...followed,
-        lastError: followed.lastError ? { ...followed.lastError } : null,
-        requests: own.requests,
-      };
-    },
-  });
+        return typeof answer?.name === 'string' && answer.name !== '' ? answer.name : null;
+      },
+      clock: () => clock,
+      logger: () => logger,
+    };
+  }
 
   return {
     kind: 'local',
@@ -496,7 +392,8 @@ export function localCoordinator(
     },
     wrapSource(source) {
       inner = source;
-      return wrapped(source);
+      local = createLocalSource(source, host());
+      return local.source;
     },
     start(context) {
       if (fleetCtx) return;
@@ -517,14 +414,7 @@ export function localCoordinator(
       const eventId = event.EventId;
       if (role === 'starting') await Promise.race([ready, sleep(timers, ANSWER_MS)]);
       if (role === 'solo') return true;
-      prepared.set(eventId, clock.monotonic());
-      if (claimed.has(eventId)) return false;
-      if (grants.has(eventId)) return claim(eventId);
-      if (leader) return leader.preparedSelf(eventId) ? claim(eventId) : false;
-      if (!follower) return false;
-      const answer = await follower.request({ t: 'prepared', eventId }, ANSWER_MS);
-      if (answer?.approve === true || grants.has(eventId)) return claim(eventId);
-      return false;
+      return approvals.report(eventId);
     },
     status(): FleetStatus {
       const list = leader ? leader.members() : role === 'follower' ? members : [];

@@ -3,7 +3,16 @@ import { errorSummary } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { MaintenanceSource } from '../sources/source.js';
 import { type Clock, sleep, type Timers } from '../time/clock.js';
-import { readCachedVmId, tryLock, vmIdCachePath, writeCachedVmId } from './paths.js';
+import {
+  ensurePrivateDir,
+  pickRuntimeDir,
+  readCachedVmId,
+  runtimeCandidates,
+  tryLock,
+  vmDir,
+  vmIdCachePath,
+  writeCachedVmId,
+} from './paths.js';
 
 /** A lock older than this is taken over: longer than IMDS's slowest first answer (2 min). */
 const LOCK_STALE_MS = 150_000;
@@ -80,5 +89,47 @@ async function askDirectly(source: MaintenanceSource): Promise<string | undefine
     return (await source.resolveVmId?.())?.trim() || undefined;
   } catch {
     return undefined;
+  }
+}
+
+/** Where this process meets the others of its VM, or why it cannot. */
+export type VmPlace = { readonly vmId: string; readonly dir: string } | { readonly solo: string };
+
+/**
+ * Finds this VM's folder: the runtime directory (`directory`, `FREEZEGUARD_LOCAL_DIR`, or
+ * the first usable default), the VM id, and the folder named after it. Never rejects: a
+ * reason to act alone instead.
+ *
+ * @example
+ * ```ts
+ * const place = await locateVm(source, {}, { clock, timers, logger, running: () => true });
+ * if ('solo' in place) logger.warn({ reason: place.solo }, 'acting alone');
+ * ```
+ */
+export async function locateVm(
+  source: MaintenanceSource,
+  options: {
+    readonly directory?: string;
+    readonly resolveVmId?: (source: MaintenanceSource) => Promise<string | undefined>;
+  },
+  env: Parameters<typeof resolveVmIdOnce>[2],
+): Promise<VmPlace> {
+  if (process.platform === 'win32') return { solo: 'no Unix sockets on Windows' };
+  let base: string;
+  try {
+    const configured = options.directory ?? process.env.FREEZEGUARD_LOCAL_DIR;
+    if (configured) ensurePrivateDir(configured);
+    base = configured || pickRuntimeDir(runtimeCandidates(process.getuid?.() ?? 0));
+  } catch (err) {
+    return { solo: (err as Error).message };
+  }
+  const vmId = options.resolveVmId
+    ? await options.resolveVmId(source).catch(() => undefined)
+    : await resolveVmIdOnce(source, base, env);
+  if (!vmId) return { solo: 'this VM id is unknown (the source cannot tell it)' };
+  try {
+    return { vmId, dir: vmDir(base, vmId) };
+  } catch (err) {
+    return { solo: (err as Error).message };
   }
 }
