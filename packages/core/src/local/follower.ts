@@ -5,7 +5,14 @@ import type { LocalMember, MemberView } from './leader.js';
 import { socketPath } from './paths.js';
 import { receive, send, type WireMessage } from './wire.js';
 
-/** What a follower needs from the coordinator. */
+/**
+ * What a follower needs from the coordinator.
+ *
+ * @example
+ * ```ts
+ * const f = await Follower.connect(host, 4, 1500);
+ * ```
+ */
 export interface FollowerHost {
   readonly id: string;
   readonly dir: string;
@@ -29,6 +36,12 @@ export interface FollowerHost {
  * beats every `heartbeatMs`, and watches the leader: a closed connection is noticed at
  * once, a frozen leader (the socket is still there, nobody answers) after `suspectMs` of
  * silence and an unanswered ping.
+ *
+ * @example
+ * ```ts
+ * const follower = await Follower.connect(host, term, 1500);
+ * const answer = await follower?.request({ t: 'prepared', eventId: 'E1' }, 1500);
+ * ```
  */
 export class Follower {
   readonly term: number;
@@ -197,7 +210,14 @@ export class Follower {
   }
 }
 
-/** The members list a leader's heartbeat carries. */
+/**
+ * The members list a leader's heartbeat carries.
+ *
+ * @example
+ * ```ts
+ * const members = membersOf(message) ?? [];
+ * ```
+ */
 export function membersOf(m: WireMessage): LocalMember[] | null {
   return Array.isArray(m.members) ? (m.members as LocalMember[]) : null;
 }

@@ -7,7 +7,14 @@ import { approver, type EventApproval, superseded } from './decide.js';
 import { listTerms, socketPath, sweepClaims } from './paths.js';
 import { receive, send, type WireMessage } from './wire.js';
 
-/** One process of the VM as the leader knows it. */
+/**
+ * One process of the VM as the leader knows it.
+ *
+ * @example
+ * ```ts
+ * leader.members(); // [{ id: '4242-a1b2c3', pid: 4242, view, poller: true }, …]
+ * ```
+ */
 export interface LocalMember {
   readonly id: string;
   readonly pid: number;
@@ -15,7 +22,14 @@ export interface LocalMember {
   readonly poller: boolean;
 }
 
-/** What a member says of itself (its guard's state), for `status()`. */
+/**
+ * What a member says of itself (its guard's state), for `status()`.
+ *
+ * @example
+ * ```ts
+ * const view: MemberView = { state: 'idle', ready: true, resourceName: 'vm-1' };
+ * ```
+ */
 export interface MemberView {
   readonly state: string;
   readonly ready: boolean;
@@ -36,7 +50,14 @@ interface EventRecord extends EventApproval {
   at: number;
 }
 
-/** What the leader needs from the coordinator. */
+/**
+ * What the leader needs from the coordinator.
+ *
+ * @example
+ * ```ts
+ * const leader = await Leader.open(host, 5);
+ * ```
+ */
 export interface LeaderHost {
   readonly id: string;
   readonly dir: string;
@@ -70,6 +91,12 @@ const EVENT_TTL_MS = 60 * 60_000;
  * The leader of one VM's processes at one term: listens on `t<term>.sock`, relays what the
  * poller reads with its term, keeps the registry of live processes (a closed connection
  * drops one at once, silence for `memberTtlMs` too) and decides who approves each event.
+ *
+ * @example
+ * ```ts
+ * const leader = await Leader.open(host, term); // null: another process took that term
+ * leader?.document(document); // relayed to every follower with the term
+ * ```
  */
 export class Leader {
   readonly term: number;
@@ -324,7 +351,14 @@ export class Leader {
   }
 }
 
-/** Removes the socket file of an older term when nothing listens on it any more. */
+/**
+ * Removes the socket file of an older term when nothing listens on it any more.
+ *
+ * @example
+ * ```ts
+ * probeStale(dir, 3);
+ * ```
+ */
 export function probeStale(dir: string, term: number): void {
   const file = socketPath(dir, term);
   const socket = net.connect(file);

@@ -93,7 +93,14 @@ export function vmFolderName(vmId: string): string {
   return `h-${hash(vmId, 32)}`;
 }
 
-/** The folder of one VM's processes, created 0700; throws when socket paths would not fit. */
+/**
+ * The folder of one VM's processes, created 0700; throws when socket paths would not fit.
+ *
+ * @example
+ * ```ts
+ * vmDir('/run/freezeguard-0', vmId); // '/run/freezeguard-0/<vmId>'
+ * ```
+ */
 export function vmDir(base: string, vmId: string): string {
   const dir = path.join(base, vmFolderName(vmId));
   ensurePrivateDir(dir);
@@ -103,12 +110,26 @@ export function vmDir(base: string, vmId: string): string {
   return dir;
 }
 
-/** The leader socket of `term`. */
+/**
+ * The leader socket of `term`.
+ *
+ * @example
+ * ```ts
+ * socketPath(dir, 3); // '<dir>/t3.sock'
+ * ```
+ */
 export function socketPath(dir: string, term: number): string {
   return path.join(dir, `t${term}.sock`);
 }
 
-/** Terms of the leader sockets present in `dir`. */
+/**
+ * Terms of the leader sockets present in `dir`.
+ *
+ * @example
+ * ```ts
+ * listTerms(dir); // [3, 4]
+ * ```
+ */
 export function listTerms(dir: string): number[] {
   const terms: number[] = [];
   for (const name of fs.readdirSync(dir)) {
@@ -118,7 +139,14 @@ export function listTerms(dir: string): number[] {
   return terms;
 }
 
-/** The highest term ever taken in `dir` (0 when unknown). */
+/**
+ * The highest term ever taken in `dir` (0 when unknown).
+ *
+ * @example
+ * ```ts
+ * readEpoch(dir); // 4
+ * ```
+ */
 export function readEpoch(dir: string): number {
   try {
     const n = Number(fs.readFileSync(path.join(dir, 'epoch'), 'utf8'));
@@ -128,7 +156,14 @@ export function readEpoch(dir: string): number {
   }
 }
 
-/** Records `term` as taken, so terms keep rising once every socket file is gone. */
+/**
+ * Records `term` as taken, so terms keep rising once every socket file is gone.
+ *
+ * @example
+ * ```ts
+ * writeEpoch(dir, 5);
+ * ```
+ */
 export function writeEpoch(dir: string, term: number): void {
   if (readEpoch(dir) >= term) return;
   const tmp = path.join(dir, `epoch.${process.pid}.tmp`);
@@ -140,6 +175,11 @@ export function writeEpoch(dir: string, term: number): void {
  * Takes the approval claim of `eventId` for this VM: true for exactly one caller (an
  * exclusive create), whichever leader granted it. Claims older than an hour are swept by
  * {@link sweepClaims}.
+ *
+ * @example
+ * ```ts
+ * if (takeClaim(dir, 'E1')) await source.approve('E1');
+ * ```
  */
 export function takeClaim(dir: string, eventId: string): boolean {
   try {
@@ -151,7 +191,14 @@ export function takeClaim(dir: string, eventId: string): boolean {
   }
 }
 
-/** Removes claim files older than `maxAgeMs` (the event is long over). */
+/**
+ * Removes claim files older than `maxAgeMs` (the event is long over).
+ *
+ * @example
+ * ```ts
+ * sweepClaims(dir, Date.now(), 3_600_000);
+ * ```
+ */
 export function sweepClaims(dir: string, nowMs: number, maxAgeMs: number): void {
   for (const name of fs.readdirSync(dir)) {
     if (!name.startsWith('approved-')) continue;
@@ -164,7 +211,14 @@ export function sweepClaims(dir: string, nowMs: number, maxAgeMs: number): void 
   }
 }
 
-/** This boot's id (Linux), so a cached VM id never outlives the boot it was read in. */
+/**
+ * This boot's id (Linux), so a cached VM id never outlives the boot it was read in.
+ *
+ * @example
+ * ```ts
+ * bootId(); // 'e4e9a1a1-…'
+ * ```
+ */
 export function bootId(): string {
   try {
     return fs.readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
@@ -173,12 +227,26 @@ export function bootId(): string {
   }
 }
 
-/** The cache file of the VM id read from `origin` (source kind + endpoint) in this boot. */
+/**
+ * The cache file of the VM id read from `origin` (source kind + endpoint) in this boot.
+ *
+ * @example
+ * ```ts
+ * vmIdCachePath(base, 'azure-imds|http://169.254.169.254');
+ * ```
+ */
 export function vmIdCachePath(base: string, origin: string): string {
   return path.join(base, `vmid-${hash(`${origin}|${bootId()}`, 16)}`);
 }
 
-/** Reads a cached VM id, or null. */
+/**
+ * Reads a cached VM id, or null.
+ *
+ * @example
+ * ```ts
+ * readCachedVmId(file); // '3f9b…' or null
+ * ```
+ */
 export function readCachedVmId(file: string): string | null {
   try {
     const id = fs.readFileSync(file, 'utf8').trim();
@@ -188,7 +256,14 @@ export function readCachedVmId(file: string): string | null {
   }
 }
 
-/** Writes a VM id to its cache atomically. */
+/**
+ * Writes a VM id to its cache atomically.
+ *
+ * @example
+ * ```ts
+ * writeCachedVmId(file, vmId);
+ * ```
+ */
 export function writeCachedVmId(file: string, vmId: string): void {
   const tmp = `${file}.${process.pid}.tmp`;
   fs.writeFileSync(tmp, vmId, { mode: 0o600 });
@@ -199,6 +274,11 @@ export function writeCachedVmId(file: string, vmId: string): void {
  * Takes the lock of asking the platform for the VM id (one process asks, the others read
  * the cache: eight processes starting together must not get 429s). A lock left by a dead
  * process or older than `staleMs` is taken over.
+ *
+ * @example
+ * ```ts
+ * if (tryLock(`${cache}.lock`, Date.now(), 150_000)) writeCachedVmId(cache, await source.resolveVmId());
+ * ```
  */
 export function tryLock(file: string, nowMs: number, staleMs: number): boolean {
   try {
@@ -217,7 +297,14 @@ export function tryLock(file: string, nowMs: number, staleMs: number): boolean {
   return false;
 }
 
-/** True when `pid` is a running process. */
+/**
+ * True when `pid` is a running process.
+ *
+ * @example
+ * ```ts
+ * alive(process.pid); // true
+ * ```
+ */
 export function alive(pid: number): boolean {
   if (!Number.isInteger(pid) || pid <= 0) return false;
   try {

@@ -7,16 +7,37 @@ import type { Socket } from 'node:net';
 
 const MAX_LINE = 2 * 1024 * 1024;
 
-/** A message on the channel: `t` names it, the rest depends on it. */
+/**
+ * A message on the channel: `t` names it, the rest depends on it.
+ *
+ * @example
+ * ```ts
+ * const m: WireMessage = { t: 'doc', term: 3, document };
+ * ```
+ */
 export type WireMessage = { readonly t: string } & Record<string, unknown>;
 
-/** Writes one message; a closed socket drops it (its `close` handler deals with that). */
+/**
+ * Writes one message; a closed socket drops it (its `close` handler deals with that).
+ *
+ * @example
+ * ```ts
+ * send(socket, { t: 'ping' });
+ * ```
+ */
 export function send(socket: Socket, message: WireMessage): void {
   if (socket.destroyed || !socket.writable) return;
   socket.write(`${JSON.stringify(message)}\n`);
 }
 
-/** Calls `onMessage` for every well-formed line `socket` receives. */
+/**
+ * Calls `onMessage` for every well-formed line `socket` receives.
+ *
+ * @example
+ * ```ts
+ * receive(socket, (m) => { if (m.t === 'pong') lastHeard = Date.now(); });
+ * ```
+ */
 export function receive(socket: Socket, onMessage: (message: WireMessage) => void): void {
   let buffer = '';
   socket.setEncoding('utf8');
