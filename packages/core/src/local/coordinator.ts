@@ -233,7 +233,8 @@ export function localCoordinator(
           // alive, only slow to answer (a busy start-up): it gets longer.
           const welcomeMs = follow > lostTerm ? WELCOME_MS : o.probeMs;
           const f = await Follower.connect(followerHost(dir), follow, welcomeMs);
-          if (f && running()) {
+          // A leader that closed right after its welcome: look again.
+          if (f && running() && !f.closed) {
             follower = f;
             seen = Math.max(seen, follow);
             setRole('follower', { term: follow });
