@@ -71,7 +71,8 @@ export async function resolveVmIdOnce(
       return id;
     } catch (err) {
       failures++;
-      env.logger.warn(
+      // Not a warning: if it keeps failing, the one warning is the solo fallback's.
+      env.logger.info(
         { err: errorSummary(err), failures },
         'freezeguard local: cannot read this VM id; retrying',
       );
