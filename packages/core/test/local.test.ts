@@ -249,6 +249,8 @@ describe('VM-local coordination, real processes against the Azure emulator', () 
       const slow = slowFirst ? spawnMember(600_000) : null;
       if (slow) await until('the slow poller', () => roleOf(slow) === 'leader');
       const fast = [300, 600, 900].map((ms) => spawnMember(ms));
+      // Otherwise the slow one joins once the others chose their poller among themselves.
+      if (!slow) await settled(fast);
       const victim = slow ?? spawnMember(600_000);
       const list = [...fast, victim];
       const leader = await settled(list);
