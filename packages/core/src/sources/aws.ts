@@ -114,6 +114,12 @@ export function awsInstanceEvents(
     if (res.status !== 200) throw httpError('EC2 IMDS', res, 'instance-id');
     return res.body.toString('utf8').trim();
   });
+  // The instance id is the VM's identity even when `resourceName` is configured otherwise.
+  const vmId = resourceName(null, async () => {
+    const res = await get('instance-id');
+    if (res.status !== 200) throw httpError('EC2 IMDS', res, 'instance-id');
+    return res.body.toString('utf8').trim();
+  });
   let token: { value: string; expiresAt: number } | null = null;
   let version: 1 | 2 | null = null;
   let tokenFetch: Promise<string | null> | null = null;
@@ -324,6 +330,9 @@ export function awsInstanceEvents(
     }),
     async resolveResourceName() {
       return (await name.resolve()) ?? undefined;
+    },
+    async resolveVmId() {
+      return (await vmId.resolve()) ?? undefined;
     },
   };
 }

@@ -7,7 +7,7 @@ import {
   parseEndpoint,
 } from './metadata-http.js';
 import { createPollLoop } from './poll-loop.js';
-import { pollLifecycle } from './polled-source.js';
+import { pollLifecycle, resourceName } from './polled-source.js';
 import type { MaintenanceSource } from './source.js';
 
 export { MIN_REQUEST_SPACING_MS } from './metadata-http.js';
@@ -95,6 +95,10 @@ export function azureScheduledEvents(
     '/metadata/instance/compute/name?api-version=2021-02-01&format=text',
     base,
   );
+  const vmIdUrl = new URL(
+    '/metadata/instance/compute/vmId?api-version=2021-02-01&format=text',
+    base,
+  );
   // Metadata: true is mandatory; nothing that could look like a proxied request.
   const client = createMetadataClient({
     base,
@@ -103,6 +107,11 @@ export function azureScheduledEvents(
     requestTimeoutMs: o.requestTimeoutMs,
     firstRequestTimeoutMs: o.firstRequestTimeoutMs,
     maxBodyBytes: o.maxBodyBytes,
+  });
+  const vmId = resourceName(null, async () => {
+    const res = await client.send(vmIdUrl);
+    if (res.status !== 200) throw httpError('IMDS', res, 'compute/vmId');
+    return res.body.toString('utf8').trim();
   });
   let etag: string | null = null;
   let lastDocument: ScheduledEventsDocument | null = null;
@@ -140,6 +149,9 @@ export function azureScheduledEvents(
       if (res.status !== 200) throw httpError('IMDS', res, 'compute/name');
       const name = res.body.toString('utf8').trim();
       return name === '' ? undefined : name;
+    },
+    async resolveVmId() {
+      return (await vmId.resolve()) ?? undefined;
     },
     async approve(eventId) {
       // One attempt only: approving is an optimisation (the event starts at NotBefore

@@ -141,6 +141,7 @@ export function gcpMaintenanceEvents(
   const documents = documentBuilder();
   let clock: Clock = systemClock;
   const name = resourceName(configuredName ?? null, () => text('name'));
+  const vmId = resourceName(null, () => text('id'));
   let onHostMaintenance: string | null = null;
   const sightings: Partial<Record<Key, Sighting>> = {};
 
@@ -387,6 +388,9 @@ export function gcpMaintenanceEvents(
     }),
     async resolveResourceName() {
       return (await name.resolve()) ?? undefined;
+    },
+    async resolveVmId() {
+      return (await vmId.resolve()) ?? undefined;
     },
   };
 }

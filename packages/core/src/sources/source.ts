@@ -69,6 +69,14 @@ export interface MaintenanceSource {
   stop(): Promise<void>;
   /** This VM's name as the platform lists it in `Resources`, if the source can tell. */
   resolveResourceName(): Promise<string | undefined>;
+  /**
+   * This VM's unique id (Azure `compute/vmId`, GCE `instance/id`, EC2 `instance-id`),
+   * never its name: names repeat across resource groups and zones, so everything kept per
+   * VM (the poller election, approvals, the local process registry) is keyed by this id.
+   * Resolves `undefined` when the platform answers an empty id; rejects when it cannot be
+   * asked (the caller retries). Optional: a source without it cannot share a VM's work.
+   */
+  resolveVmId?(): Promise<string | undefined>;
   /** Ask the platform to start an event now (Azure: POST StartRequests). */
   approve(eventId: string): Promise<void>;
   /**

@@ -36,6 +36,7 @@ class SimulatorImpl extends EventEmitter {
   url = '';
   port = 0;
   readonly resourceName: string;
+  readonly vmId: string;
   readonly approvals: { eventId: string; at: number }[] = [];
   readonly requests: SimRequest[] = [];
   incarnation = 1;
@@ -51,6 +52,7 @@ class SimulatorImpl extends EventEmitter {
   constructor(options: SimulatorOptions) {
     super();
     this.resourceName = options.resourceName ?? 'vm-1';
+    this.vmId = options.vmId ?? randomUUID();
     this.#rate = options.rateLimitPerSecond ?? 5;
     this.#timeScale = options.timeScale ?? 1;
     if (!(this.#timeScale > 0))
@@ -248,11 +250,13 @@ class SimulatorImpl extends EventEmitter {
     }
     if (this.#overLimit(Date.now())) return this.#send(res, 429, { error: 'Too many requests' });
     const apiVersion = url.searchParams.get('api-version');
-    if (url.pathname === '/metadata/instance/compute/name') {
+    const compute = /^\/metadata\/instance\/compute\/(name|vmId)$/.exec(url.pathname)?.[1];
+    if (compute) {
       if (!apiVersion) return this.#badVersion(res, 'api-version was not specified in the request');
+      const value = compute === 'vmId' ? this.vmId : this.resourceName;
       return url.searchParams.get('format') === 'text'
-        ? this.#send(res, 200, this.resourceName)
-        : this.#send(res, 200, JSON.stringify(this.resourceName), {
+        ? this.#send(res, 200, value)
+        : this.#send(res, 200, JSON.stringify(value), {
             'Content-Type': 'application/json; charset=utf-8',
           });
     }

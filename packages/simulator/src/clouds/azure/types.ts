@@ -53,6 +53,8 @@ export interface SimulatorOptions {
   readonly host?: string;
   /** This VM's name (`compute/name`). Default `vm-1`. */
   readonly resourceName?: string;
+  /** This VM's unique id (`compute/vmId`). Default: a new random UUID per emulator. */
+  readonly vmId?: string;
   /** Requests per second before 429, as IMDS does (~5). 0 disables. Default 5. */
   readonly rateLimitPerSecond?: number;
   /** Divides notices of `schedule()` without an explicit `notBeforeInMs`. Default 1. */
@@ -66,6 +68,8 @@ export interface Simulator extends CloudEmulator {
   readonly url: string;
   readonly port: number;
   readonly resourceName: string;
+  /** This VM's unique id (`compute/vmId`). */
+  readonly vmId: string;
   /** `StartRequests` received, in order. */
   readonly approvals: readonly { readonly eventId: string; readonly at: number }[];
   /** Every request seen (the last 10,000). */
