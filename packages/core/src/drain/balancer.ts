@@ -107,10 +107,15 @@ export function balancerTimings(profile: BalancerProfile): BalancerTimings {
 }
 
 /** The shortest notice each platform gives for an event it announces, ms. */
-export const SHORTEST_NOTICE_MS: readonly { readonly what: string; readonly ms: number }[] = [
-  { what: 'Azure Preempt (Spot eviction)', ms: 30_000 },
-  { what: 'GCE preemption', ms: 30_000 },
-  { what: 'EC2 Spot interruption', ms: 120_000 },
+export const SHORTEST_NOTICE_MS: readonly {
+  readonly what: string;
+  readonly ms: number;
+  /** The `kind` of the source that announces it. */
+  readonly source: string;
+}[] = [
+  { what: 'Azure Preempt (Spot eviction)', ms: 30_000, source: 'azure-imds' },
+  { what: 'GCE preemption', ms: 30_000, source: 'gce-metadata' },
+  { what: 'EC2 Spot interruption', ms: 120_000, source: 'ec2-imds' },
 ];
 
 /**
@@ -119,11 +124,14 @@ export const SHORTEST_NOTICE_MS: readonly { readonly what: string; readonly ms: 
  * @example
  * ```ts
  * tooShortNotices(resolveBalancer('aws-alb')); // ['Azure Preempt (Spot eviction)', 'GCE preemption']
+ * tooShortNotices(resolveBalancer('aws-alb'), 'ec2-imds'); // []
  * ```
  */
-export function tooShortNotices(profile: BalancerProfile): string[] {
+export function tooShortNotices(profile: BalancerProfile, source?: string): string[] {
   const { detectionMs } = balancerTimings(profile);
-  return SHORTEST_NOTICE_MS.filter((n) => detectionMs > n.ms).map((n) => n.what);
+  return SHORTEST_NOTICE_MS.filter(
+    (n) => detectionMs > n.ms && (source === undefined || n.source === source),
+  ).map((n) => n.what);
 }
 
 /**

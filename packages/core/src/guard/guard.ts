@@ -1,10 +1,12 @@
 import type { ScheduledEvent } from '../document.js';
+import type { BalancerProfile } from '../drain/balancer.js';
 import { assertOption, FreezeguardError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { Clock, TimerHandle, Timers } from '../time/clock.js';
 import { composeGuard, type GuardParts, idleTickMs, relevanceRules } from './compose.js';
 import { type Cycle, expectedResumeAt, isDraining, localShutdownEvent } from './cycle.js';
 import { type Active, cycleInfo, step } from './cycle-run.js';
+import { leastDrainState, logStartNotes } from './drain.js';
 import type { FleetActions } from './fleet-policy.js';
 import { type Decision, decide } from './policy.js';
 import { buildStatus } from './status.js';
@@ -33,6 +35,7 @@ class GuardImpl implements Guard {
   readonly logger: Logger;
   readonly clock: Clock;
   readonly timers: Timers;
+  readonly balancer: BalancerProfile;
   readonly #p: GuardParts;
   #state: GuardState = 'idle';
   #running = false;
@@ -52,6 +55,7 @@ class GuardImpl implements Guard {
       localEvent: () => this.#localEvent,
     });
     ({ logger: this.logger, clock: this.clock, timers: this.timers } = this.#p);
+    this.balancer = this.#p.o.balancer;
   }
 
   get state(): GuardState {
@@ -69,7 +73,7 @@ class GuardImpl implements Guard {
   }
 
   isLive(): boolean {
-    return this.#state !== 'shutting-down' || this.#active?.cycle.local === true;
+    return true;
   }
 
   on<K extends GuardEventName>(name: K, listener: GuardEvents[K]): () => void {
@@ -144,16 +148,7 @@ class GuardImpl implements Guard {
     });
     this.#p.detector.start();
     if (this.#p.name.name === undefined) this.#p.name.resolve();
-    if (this.#p.o.approve !== 'never' && this.#p.source.supportsApproval === false) {
-      this.logger.info(
-        { source: this.#p.source.kind, approve: this.#p.o.approve },
-        `freezeguard: approve '${this.#p.o.approve}' does not apply to ${this.#p.source.kind}, which has no approval call`,
-      );
-    }
-    this.logger.info(
-      { source: this.#p.source.kind, resourceName: this.#p.name.name ?? null },
-      'freezeguard: watching for maintenance events',
-    );
+    logStartNotes(this.logger, this.#p.o, this.#p.source, this.#p.name.name);
   }
 
   async stop(): Promise<void> {
@@ -263,6 +258,7 @@ class GuardImpl implements Guard {
       pauses: memory.pauses,
       lastDocumentAt,
       seq: tracker.seq,
+      drain: leastDrainState(this.#p.participants.list()),
     });
   }
 

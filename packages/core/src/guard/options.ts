@@ -1,4 +1,11 @@
 import { KNOWN_EVENT_TYPES, type KnownEventType } from '../document.js';
+import {
+  BALANCER_PRESETS,
+  type BalancerProfile,
+  balancerFromEnv,
+  balancerTimings,
+  resolveBalancer,
+} from '../drain/balancer.js';
 import { assertOption, withDefaults } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { ApprovalPolicy, GuardOptions, ResumeWhen } from './types.js';
@@ -20,7 +27,52 @@ export const GUARD_DEFAULTS = {
 export type ResolvedOptions = typeof GUARD_DEFAULTS & {
   readonly eventTypes: readonly KnownEventType[];
   readonly resourceName: string | undefined;
+  /** The balancer in front of this instance: `lb`, `FREEZEGUARD_LB`, else Azure LB's defaults. */
+  readonly balancer: BalancerProfile;
+  /** True when `lb` or `FREEZEGUARD_LB` named the balancer (its timings then set the defaults). */
+  readonly balancerGiven: boolean;
 };
+
+/** Azure Load Balancer's probe defaults: what the drain counts when no balancer is named. */
+const DEFAULT_BALANCER = BALANCER_PRESETS['azure-lb'];
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+/** A whole number of milliseconds from the environment; throws naming the variable. */
+function envMs(env: Env, name: string): number | undefined {
+  const raw = env[name];
+  if (raw === undefined || raw.trim() === '') return undefined;
+  const n = Number(raw);
+  assertOption(Number.isFinite(n) && n >= 0, name, 'must be a number of milliseconds ≥ 0', raw);
+  return n;
+}
+
+/**
+ * The guard options the environment sets (`FREEZEGUARD_APPROVE`, `FREEZEGUARD_LEAD_TIME_MS`,
+ * `FREEZEGUARD_DRAIN_DELAY_MS`, `FREEZEGUARD_LB`, `FREEZEGUARD_RESOURCE_NAME`): options in
+ * code win over them. An invalid value throws `ERR_BAD_OPTION` naming the variable.
+ */
+export function envGuardOptions(env: Env = process.env): Partial<GuardOptions> {
+  const out: { -readonly [K in keyof GuardOptions]?: GuardOptions[K] } = {};
+  const approve = env.FREEZEGUARD_APPROVE?.trim();
+  if (approve) {
+    assertOption(
+      ['never', 'solo', 'always', 'fleet'].includes(approve),
+      'FREEZEGUARD_APPROVE',
+      "must be 'never', 'solo', 'always' or 'fleet'",
+      approve,
+    );
+    out.approve = approve as ApprovalPolicy;
+  }
+  const lead = envMs(env, 'FREEZEGUARD_LEAD_TIME_MS');
+  if (lead !== undefined) out.leadTimeMs = lead;
+  const drain = envMs(env, 'FREEZEGUARD_DRAIN_DELAY_MS');
+  if (drain !== undefined) out.drainDelayMs = drain;
+  const lb = balancerFromEnv(env.FREEZEGUARD_LB);
+  if (lb) out.lb = lb;
+  if (env.FREEZEGUARD_RESOURCE_NAME) out.resourceName = env.FREEZEGUARD_RESOURCE_NAME;
+  return out;
+}
 
 // Keys that are not plain values (objects the guard is composed of): accepted, not merged.
 const COMPONENT_KEYS = ['source', 'fleet', 'logger', 'clock', 'timers'] as const;
@@ -28,6 +80,7 @@ const KNOWN_KEYS = [
   ...Object.keys(GUARD_DEFAULTS),
   'eventTypes',
   'resourceName',
+  'lb',
   ...COMPONENT_KEYS,
 ];
 
@@ -36,26 +89,35 @@ const KNOWN_KEYS = [
  * Unknown keys are rejected with the closest known name: a typo such as `drainDelay`
  * would otherwise silently run with the default.
  */
-export function resolveGuardOptions(options: GuardOptions): ResolvedOptions {
+export function resolveGuardOptions(inCode: GuardOptions, env: Env = process.env): ResolvedOptions {
   assertOption(
-    typeof options === 'object' && options !== null,
+    typeof inCode === 'object' && inCode !== null,
     'options',
     'must be an object',
-    options,
+    inCode,
   );
-  for (const key of Object.keys(options)) {
+  for (const key of Object.keys(inCode)) {
     if (!KNOWN_KEYS.includes(key)) {
       const hint = closest(key, KNOWN_KEYS);
       assertOption(false, key, `is not an option${hint ? ` (did you mean ${hint}?)` : ''}`, key);
     }
   }
+  // Options in code win over the environment, which wins over what the balancer implies.
+  const options: GuardOptions = { ...envGuardOptions(env), ...stripUndefined(inCode) };
+  const balancerGiven = options.lb !== undefined;
+  const balancer = balancerGiven ? resolveBalancer(options.lb!) : DEFAULT_BALANCER;
+  const timings = balancerGiven ? balancerTimings(balancer) : null;
+  const { lb: _lb, ...plain } = options;
   const o = withDefaults<ResolvedOptions>(
     {
       ...GUARD_DEFAULTS,
+      ...(timings ? { drainDelayMs: timings.drainDelayMs, leadTimeMs: timings.leadTimeMs } : {}),
       eventTypes: KNOWN_EVENT_TYPES,
-      resourceName: process.env.FREEZEGUARD_RESOURCE_NAME || undefined,
+      resourceName: undefined,
+      balancer,
+      balancerGiven,
     },
-    options,
+    plain,
   );
   for (const key of ['leadTimeMs', 'drainDelayMs'] as const) {
     assertOption(Number.isFinite(o[key]) && o[key] >= 0, key, 'must be a number ≥ 0', o[key]);
@@ -116,6 +178,10 @@ export function resolveGuardOptions(options: GuardOptions): ResolvedOptions {
   );
   if (options.logger !== undefined) assertLogger(options.logger, 'logger');
   return o;
+}
+
+function stripUndefined<T extends object>(o: T): T {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as T;
 }
 
 /** Throws `ERR_BAD_OPTION` unless `logger` has pino's four level methods. */

@@ -88,7 +88,7 @@ export class Participants {
         fn,
       );
     }
-    for (const key of ['timeoutMs', 'prepareTimeoutMs', 'resumeTimeoutMs'] as const) {
+    for (const key of ['prepareTimeoutMs', 'resumeTimeoutMs'] as const) {
       const ms = participant[key];
       assertOption(
         ms === undefined || (Number.isFinite(ms) && ms > 0),
@@ -144,7 +144,7 @@ export class Participants {
     if (p.phase === 'traffic' && !run.draining()) return;
     run.invoked.add(p);
     const now = this.#deps.clock.now();
-    const own = p.prepareTimeoutMs ?? p.timeoutMs ?? this.#deps.prepareTimeoutMs;
+    const own = p.prepareTimeoutMs ?? this.#deps.prepareTimeoutMs;
     // The notice budget caps the phase; a participant always gets a moment.
     const timeoutMs = Math.max(100, Math.min(own, run.plan.phaseDeadline[p.phase] - now));
     const controller = linkedController(run.signal);
@@ -165,7 +165,7 @@ export class Participants {
         [...invoked]
           .filter((p) => p.phase === phase && this.#list.has(p))
           .map(async (p) => {
-            const timeoutMs = p.resumeTimeoutMs ?? p.timeoutMs ?? this.#deps.resumeTimeoutMs;
+            const timeoutMs = p.resumeTimeoutMs ?? this.#deps.resumeTimeoutMs;
             const controller = new AbortController();
             const ctx = context(p, this.#deps.clock.now() + timeoutMs, controller.signal);
             const outcome = await this.#call(

@@ -9,7 +9,7 @@ import {
   slotRelease,
 } from './fleet-policy.js';
 import type { TrackedEvent } from './tracker.js';
-import type { ApprovalPolicy, CycleOutcome, GuardState, ResumeWhen } from './types.js';
+import type { ApprovalPolicy, CycleOutcome, DrainState, GuardState, ResumeWhen } from './types.js';
 
 /**
  * The lifecycle's decisions, as pure functions of what the guard has observed. The guard
@@ -121,7 +121,15 @@ export interface PolicyInput {
   readonly lastDocumentAt: number | null;
   /** Documents read so far. */
   readonly seq: number;
+  /**
+   * What the `traffic` participants know of the balancers: `none` when none can tell (no
+   * HTTP adapter), else the least settled of their {@link DrainState}s.
+   */
+  readonly drain: DrainState | 'none';
 }
+
+/** How often a drain the balancers have not confirmed yet is looked at again. */
+export const DRAIN_LOOK_MS = 100;
 
 /** What to do now. */
 export interface Decision {
@@ -196,7 +204,7 @@ function sameResources(a: readonly string[], b: readonly string[]): boolean {
  *
  * @example
  * ```ts
- * const d = decide({ now, options, resourceName, events: tracker.list(), handled, cycle, pauses, lastDocumentAt });
+ * const d = decide({ now, options, resourceName, events: tracker.list(), handled, cycle, pauses, lastDocumentAt, drain: 'none' });
  * if (d.resume) resumeCycle(d.resume.outcome);
  * ```
  */
@@ -353,23 +361,24 @@ export function decide(input: PolicyInput): Decision {
   }
 
   const candidates: TrackedEvent[] = [];
+  // An approval brings the freeze forward: only once the balancers let go. Confirmed by the
+  // adapters that see the probes; where none can tell, after the configured drain delay
+  // (a short notice that compressed the prepare does not shorten it here).
   const drainedLongEnough = cycle.drainedAt !== null && now >= cycle.drainedAt + o.drainDelayMs;
-  if (
-    cycle.prepared &&
-    !cycle.prepareFailed &&
-    o.canApprove &&
-    o.approve !== 'never' &&
+  const drained =
     cycle.drainedAt !== null &&
-    !drainedLongEnough
-  )
-    wakeAt = Math.min(wakeAt, cycle.drainedAt + o.drainDelayMs);
-  if (
-    cycle.prepared &&
-    !cycle.prepareFailed &&
-    o.canApprove &&
-    o.approve !== 'never' &&
-    drainedLongEnough
-  ) {
+    (input.drain === 'confirmed' ||
+      ((input.drain === 'none' || input.drain === 'unprobed') && drainedLongEnough));
+  const approvable =
+    cycle.prepared && !cycle.prepareFailed && o.canApprove && o.approve !== 'never';
+  if (approvable && cycle.drainedAt !== null && !drained)
+    wakeAt = Math.min(
+      wakeAt,
+      input.drain === 'none' || input.drain === 'unprobed'
+        ? cycle.drainedAt + o.drainDelayMs
+        : now + DRAIN_LOOK_MS,
+    );
+  if (approvable && drained) {
     const name = input.resourceName;
     for (const t of members) {
       const ev = t.event;

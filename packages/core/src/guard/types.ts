@@ -1,4 +1,5 @@
 import type { KnownEventType, ScheduledEvent, ScheduledEventsDocument } from '../document.js';
+import type { BalancerOption, BalancerProfile } from '../drain/balancer.js';
 import type { FreezeguardError } from '../errors.js';
 import type { FleetCoordinator, FleetStatus } from '../fleet.js';
 import type { Logger } from '../logger.js';
@@ -98,13 +99,24 @@ export interface Participant {
   readonly phase: Phase;
   prepare?(context: PrepareContext): unknown;
   resume?(context: ResumeContext): unknown;
+  /**
+   * A `traffic` participant that sees the balancers' probes (the HTTP adapters) tells
+   * whether they have let go: the guard approves only once every such participant says
+   * `confirmed` (or, where nothing probes, once `drainDelayMs` has passed).
+   */
+  drainState?(): DrainState;
   /** Overrides the guard's `prepareTimeoutMs` for this participant's prepare. */
   readonly prepareTimeoutMs?: number;
   /** Overrides the guard's `resumeTimeoutMs` for this participant's resume. */
   readonly resumeTimeoutMs?: number;
-  /** @deprecated Sets both `prepareTimeoutMs` and `resumeTimeoutMs`; prefer those. */
-  readonly timeoutMs?: number;
 }
+
+/**
+ * Whether the balancers have let go of this instance, as a `traffic` participant sees it:
+ * `serving` (not draining), `unprobed` (draining, but nothing probes readiness: only the
+ * fixed `drainDelayMs` can tell), `pending`, or `confirmed`.
+ */
+export type DrainState = 'serving' | 'unprobed' | 'pending' | 'confirmed';
 
 /** How one participant call went. */
 export interface CallOutcome {
@@ -248,6 +260,14 @@ export interface GuardOptions {
    */
   readonly maxHoldMs?: number;
   /** Coordinates draining and approval with other instances, e.g. `redisFleet()` from `@freezeguard/fleet`. */
+  /**
+   * The balancer in front of this instance: a preset (`azure-lb`, `azure-app-gateway`,
+   * `kubernetes`, `aws-alb`, `aws-nlb`, `gcp-lb`) or `{ intervalMs, unhealthyThreshold }`.
+   * The HTTP adapters count its failures before they confirm the drain, and it sets the
+   * defaults of `drainDelayMs` and `leadTimeMs`. Default: `FREEZEGUARD_LB`, else Azure
+   * Load Balancer's probe (every 5 s, out after 1 failure) with the plain defaults.
+   */
+  readonly lb?: BalancerOption;
   readonly fleet?: FleetCoordinator;
   readonly logger?: Logger;
   readonly clock?: Clock;
@@ -262,9 +282,15 @@ export interface Guard {
   readonly logger: Logger;
   readonly clock: Clock;
   readonly timers: Timers;
+  /** How the balancer in front of this instance probes (option `lb`): the HTTP adapters count its failures. */
+  readonly balancer: BalancerProfile;
   /** True while the instance should receive traffic: `idle`, `scheduled`, or a fleet member that got no drain slot. */
   isReady(): boolean;
-  /** False once prepared for a platform event the VM does not survive (not after `shutdown()`). */
+  /**
+   * True while the process runs: maintenance never fails liveness. A liveness probe that
+   * failed during a shutdown event's drain would have the orchestrator restart the process
+   * in the middle of it.
+   */
   isLive(): boolean;
   /** When the current cycle is expected to be over (epoch ms), or null outside one. */
   expectedResumeAt(): number | null;

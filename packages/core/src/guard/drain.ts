@@ -1,0 +1,74 @@
+import { type BalancerProfile, balancerTimings, tooShortNotices } from '../drain/balancer.js';
+import type { Logger } from '../logger.js';
+import type { MaintenanceSource } from '../sources/source.js';
+import type { ApprovalPolicy, DrainState, Participant } from './types.js';
+
+const ORDER: readonly DrainState[] = ['pending', 'unprobed', 'confirmed'];
+
+/**
+ * The least settled drain state of the `traffic` participants that can tell (`none`
+ * when none can): what the policy's approval waits for. A participant whose
+ * `drainState()` throws, or that has not seen the drain begin yet (`serving`), is not
+ * done with it either.
+ *
+ * @example
+ * ```ts
+ * leastDrainState(participants.list()); // 'pending' until every HTTP adapter confirmed
+ * ```
+ */
+export function leastDrainState(participants: readonly Participant[]): DrainState | 'none' {
+  let least: DrainState | 'none' = 'none';
+  for (const p of participants) {
+    if (p.phase !== 'traffic' || typeof p.drainState !== 'function') continue;
+    let state: DrainState;
+    try {
+      state = p.drainState();
+    } catch {
+      state = 'pending';
+    }
+    if (state === 'serving') state = 'pending';
+    if (least === 'none' || ORDER.indexOf(state) < ORDER.indexOf(least)) least = state;
+  }
+  return least;
+}
+
+/**
+ * What the guard says when it starts: that an `approve` policy does not apply to a source
+ * without an approval call, what it watches, and a warning when the balancer named by
+ * `lb` takes longer to let go than the shortest notice the platform gives (Azure Preempt,
+ * GCE preemption: 30 s).
+ *
+ * @example
+ * ```ts
+ * logStartNotes(logger, { approve: 'solo', balancer, balancerGiven: true }, source, 'vm-1');
+ * ```
+ */
+export function logStartNotes(
+  logger: Logger,
+  o: {
+    readonly approve: ApprovalPolicy;
+    readonly balancer: BalancerProfile;
+    readonly balancerGiven: boolean;
+  },
+  source: Pick<MaintenanceSource, 'kind' | 'supportsApproval'>,
+  resourceName: string | undefined,
+): void {
+  if (o.approve !== 'never' && source.supportsApproval === false) {
+    logger.info(
+      { source: source.kind, approve: o.approve },
+      `freezeguard: approve '${o.approve}' does not apply to ${source.kind}, which has no approval call`,
+    );
+  }
+  logger.info(
+    { source: source.kind, resourceName: resourceName ?? null },
+    'freezeguard: watching for maintenance events',
+  );
+  if (!o.balancerGiven) return;
+  const notices = tooShortNotices(o.balancer, source.kind);
+  if (notices.length === 0) return;
+  const { detectionMs } = balancerTimings(o.balancer);
+  logger.warn(
+    { ...o.balancer, detectionMs, notices },
+    `freezeguard: the balancer needs up to ${detectionMs / 1000} s to take this instance out, longer than the notice of ${notices.join(', ')}: those cannot be drained in time`,
+  );
+}
