@@ -88,7 +88,10 @@ export function createProbes(guard: Guard, o: ResolvedHttpOptions, logger: () =>
       const results = o.checks.length > 0 ? await runChecks() : {};
       const failed = Object.entries(results).filter(([, r]) => !r.ok);
       if (failed.length > 0) {
-        logger().warn({ checks: Object.fromEntries(failed) }, 'freezeguard: readiness check failed');
+        logger().warn(
+          { checks: Object.fromEntries(failed) },
+          'freezeguard: readiness check failed',
+        );
       }
       const ok = failed.length === 0;
       return answer(ok, ok ? 'ok' : 'unhealthy', {}, () => ({
