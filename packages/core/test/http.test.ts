@@ -13,9 +13,7 @@ describe('createHttpGuard().handle', () => {
     while (cleanups.length) await cleanups.pop()!();
   });
 
-  async function serve(
-    http: HttpGuard,
-  ): Promise<{
+  async function serve(http: HttpGuard): Promise<{
     server: Server;
     get: (p: string) => Promise<{ status: number; connection?: string; body: string }>;
   }> {
