@@ -34,6 +34,7 @@ export async function overhead(row, report) {
   const seconds = pick(3, 2, 1);
   const tool = onPath('wrk') ? `wrk -t1 -c${CONNECTIONS}` : `autocannon -c${CONNECTIONS}`;
   const table = [];
+  const loadBefore = loadAverage();
   try {
     for (const fw of ['express', 'fastify']) {
       const kinds = { bare: `${fw}-bare`, guarded: `${fw}-guarded`, control: `${fw}-bare` };
@@ -103,7 +104,7 @@ export async function overhead(row, report) {
   }
   report(
     [
-      `CPU per request of the server process (${rounds} alternating rounds of ${seconds} s bare / guarded / bare, ${tool}, server on CPU 1, load generator on CPU 0; load average ${loadAverage()}${check ? '; --check: too short to mean anything' : ''}):`,
+      `CPU per request of the server process (${rounds} alternating rounds of ${seconds} s bare / guarded / bare, ${tool}, server on CPU 1, load generator on CPU 0; load average ${loadBefore} before, ${loadAverage()} after${check ? '; --check: too short to mean anything' : ''}):`,
       '',
       '| framework | bare µs/req | guarded µs/req | guarded / bare (median of rounds) | noise floor (bare / bare) |',
       '| --- | --- | --- | --- | --- |',
