@@ -21,11 +21,12 @@ const CONNECTIONS = 32;
 
 /**
  * For Express 5 and Fastify 5: three servers pinned to CPU 1 (bare, guarded, a second
- * bare), loaded in turn by wrk on CPU 0, bare / guarded / bare, the order reversed every
- * other round. A server's CPU per request is its own user+system time (/proc) over the
- * requests it answered: what the adapter costs, whatever the client does. Each round's
- * ratios cancel the drift of a shared machine; the second bare server measured the same
- * way is the noise floor. The guards poll a metadata emulator, as on a VM.
+ * bare), loaded in turn by wrk on CPU 0, bare / guarded / bare, which bare server comes
+ * first alternating every round. A server's CPU per request is its own user+system time
+ * (/proc/<pid>/stat) over the requests it answered: what the adapter costs, whatever the
+ * client does. Each round compares the guarded run with the geometric mean of the two
+ * bare runs around it, which cancels the drift of a shared machine; the two bare servers
+ * against each other are the noise floor. The guards poll a metadata emulator, as on a VM.
  */
 export async function overhead(row, report) {
   const sim = await startSimulator({ resourceName: 'vm-1' });
@@ -69,8 +70,12 @@ export async function overhead(row, report) {
           const sample = {};
           for (const name of order) sample[name] = await measure(name);
           for (const name of order) cpu[name].push(sample[name]);
-          guardedRatios.push(sample.guarded / sample.bare);
+          // Guarded against the two bare runs around it; the two bare ones against each other.
+          guardedRatios.push(sample.guarded / Math.sqrt(sample.bare * sample.control));
           floorRatios.push(sample.control / sample.bare);
+          process.stderr.write(
+            `    round ${r + 1}: µs/req ${order.map((n) => `${n} ${round(sample[n], 1)}`).join(', ')}\n`,
+          );
         }
       } finally {
         for (const { node } of Object.values(servers)) await node.stop();
@@ -78,7 +83,7 @@ export async function overhead(row, report) {
       const polls = sim.requests.length;
       const result = {
         framework: fw === 'express' ? 'Express 5' : 'Fastify 5',
-        bare: round(median(cpu.bare), 1),
+        bare: round(median([...cpu.bare, ...cpu.control]), 1),
         guarded: round(median(cpu.guarded), 1),
         ratio: round(median(guardedRatios), 3),
         floor: round(median(floorRatios), 3),

@@ -18,7 +18,15 @@ import { scrape } from './scrape.js';
  */
 export type HttpAnswer = ProbeResponse | Promise<ProbeResponse>;
 
-/** The framework-independent half of an HTTP adapter. */
+/**
+ * The framework-independent half of an HTTP adapter: what {@link createHttpGuard} returns.
+ *
+ * @example
+ * ```ts
+ * const http: HttpGuard = createHttpGuard(guard);
+ * console.log(http.readyPath, http.inFlight); // '/health/ready' 0
+ * ```
+ */
 export interface HttpGuard {
   /**
    * The one call an adapter makes per request: `null` when the request goes on to the

@@ -1,10 +1,24 @@
 import { assertOption, withDefaults } from '../errors.js';
 import type { Logger } from '../logger.js';
 
-/** A readiness check: resolve truthy (or nothing) when healthy; throw, reject or return `false` when not. */
+/**
+ * A readiness check: resolve truthy (or nothing) when healthy; throw, reject or return `false` when not.
+ *
+ * @example
+ * ```ts
+ * const db: HealthCheck = async () => (await pool.query('select 1')).rowCount === 1;
+ * ```
+ */
 export type HealthCheck = () => unknown;
 
-/** Options shared by the HTTP adapters (`@freezeguard/express`, `@freezeguard/fastify`). */
+/**
+ * Options shared by the HTTP adapters (`@freezeguard/express`, `@freezeguard/fastify`).
+ *
+ * @example
+ * ```ts
+ * const options: HttpGuardOptions = { path: '/health', rejectWhileDraining: true, checkTimeoutMs: 500 };
+ * ```
+ */
 export interface HttpGuardOptions {
   /** Base path of the probe routes: `{path}/ready`, `{path}/live`. Default `/health`. */
   readonly path?: string;

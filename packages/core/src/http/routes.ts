@@ -18,7 +18,14 @@ export interface RouteMatching {
   readonly strict?: boolean;
 }
 
-/** What a request URL addresses among the routes the HTTP half answers itself. */
+/**
+ * What a request URL addresses among the routes the HTTP half answers itself.
+ *
+ * @example
+ * ```ts
+ * const kind: ProbeKind = 'ready';
+ * ```
+ */
 export type ProbeKind = 'ready' | 'live' | 'metrics';
 
 /**
