@@ -45,11 +45,13 @@ const plugin: FastifyPluginAsync<FreezeguardFastifyOptions> = async (fastify, op
   const { guard, ...rest } = options;
   const http = createHttpGuard(guard, { name: 'fastify', ...rest, logger: fastify.log });
   http.attachServer(fastify.server);
+  // Probe paths match as the router does (its options: `routerOptions`, or top-level).
   const config = fastify.initialConfig;
+  const router = config.routerOptions ?? {};
   http.matchRoutes({
     prefix: fastify.prefix,
-    caseSensitive: config.caseSensitive ?? true,
-    strict: !config.ignoreTrailingSlash,
+    caseSensitive: router.caseSensitive ?? config.caseSensitive ?? true,
+    strict: !(router.ignoreTrailingSlash ?? config.ignoreTrailingSlash ?? false),
   });
   fastify.decorate('freezeguard', {
     guard,
