@@ -31,8 +31,8 @@ const CONNECTIONS = 32;
 export async function overhead(row, report) {
   const sim = await startSimulator({ resourceName: 'vm-1' });
   const env = { FREEZEGUARD_IMDS_ENDPOINT: sim.url, FREEZEGUARD_RESOURCE_NAME: 'vm-1' };
-  const rounds = pick(15, 5, 2);
-  const seconds = pick(3, 2, 1);
+  const rounds = pick(21, 5, 2);
+  const seconds = pick(2, 2, 1);
   const tool = onPath('wrk') ? `wrk -t1 -c${CONNECTIONS}` : `autocannon -c${CONNECTIONS}`;
   const table = [];
   const loadBefore = loadAverage();
