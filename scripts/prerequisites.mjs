@@ -9,6 +9,7 @@ const needed = [
   { bin: 'redis-server', pkg: 'redis-server', why: 'BullMQ integration tests' },
   { bin: 'haproxy', pkg: 'haproxy', why: 'end-to-end tests behind a load balancer' },
   { bin: 'chromium', pkg: 'chromium', why: 'the drill report browser test (playwright-core)' },
+  { bin: 'wrk', pkg: 'wrk', why: 'the HTTP overhead bench (npm run bench, checked by npm test)' },
   ...vmHostPrograms, // qemu, busybox, cpio for the VM drill (test/vm)
 ];
 

@@ -1,7 +1,7 @@
 // Processes the benchmarks measure. `node fixtures.mjs <kind>`:
 //  bare-idle | guard-idle        an idle process, with or without a guard polling IMDS at 1 Hz
-//  express-bare | express-guarded | fastify-bare | fastify-guarded   hello-world servers on PORT
-//  express-guardonly | fastify-guardonly   a started guard but no adapter (isolates the adapter's cost)
+//  express-bare | express-guarded | fastify-bare | fastify-guarded   minimal apps on PORT: one
+//      JSON route (`/`) and the two health routes (the bare apps answer them themselves)
 //  express-metrics-guarded | fastify-metrics-guarded   guarded + Prometheus metrics at /metrics
 import { createGuard, silentLogger } from '@freezeguard/core';
 
@@ -13,8 +13,8 @@ process.on('SIGTERM', () => {
   process.exit(0);
 });
 
-const guard =
-  kind.endsWith('guarded') || kind === 'guard-idle' ? createGuard({ logger: silentLogger }) : null;
+const guarded = kind.endsWith('guarded') || kind === 'guard-idle';
+const guard = guarded ? createGuard({ logger: silentLogger }) : null;
 const metrics =
   guard && kind.includes('-metrics-')
     ? {
@@ -22,19 +22,24 @@ const metrics =
         metrics: (await import('@freezeguard/metrics')).prometheusMetrics(guard),
       }
     : {};
+const body = { hello: 'world' };
 if (kind.startsWith('express')) {
   const { default: express } = await import('express');
   const { guardExpress } = await import('@freezeguard/express');
   const app = express();
-  if (guard && kind.endsWith('guarded')) app.use(guardExpress(guard, metrics));
-  app.get('/', (_req, res) => res.send('hello'));
+  if (guard) app.use(guardExpress(guard, metrics));
+  app.get('/', (_req, res) => res.json(body));
+  // After the JSON route: the bare app's requests pay nothing for its health routes.
+  if (!guard)
+    for (const p of ['/health/ready', '/health/live']) app.get(p, (_req, res) => res.send('ok'));
   app.listen(port, '127.0.0.1');
 } else if (kind.startsWith('fastify')) {
   const { default: Fastify } = await import('fastify');
   const app = Fastify();
-  if (guard && kind.endsWith('guarded'))
+  if (guard)
     await app.register((await import('@freezeguard/fastify')).default, { guard, ...metrics });
-  app.get('/', async () => 'hello');
+  else for (const p of ['/health/ready', '/health/live']) app.get(p, async () => 'ok');
+  app.get('/', async () => body);
   await app.listen({ port, host: '127.0.0.1' });
 }
 await guard?.start();

@@ -2,11 +2,15 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { freePort, httpStatus, stopProcessGroup } from '@freezeguard/simulator/process';
-import { wait } from '@freezeguard/test-utils';
+import { until, wait } from '@freezeguard/test-utils';
 
-export { freePort, wait };
+export { freePort, until, wait };
 
-export const quick = process.argv.includes('--quick') || process.env.BENCH_QUICK === '1';
+/** `--check`: the shortest run that still exercises every stage; a stage failure fails the run. */
+export const check = process.argv.includes('--check');
+export const quick = check || process.argv.includes('--quick') || process.env.BENCH_QUICK === '1';
+/** Iterations: `full` normally, `short` with --quick, `tiny` with --check. */
+export const pick = (full, short, tiny = short) => (check ? tiny : quick ? short : full);
 
 export function percentile(values, p) {
   if (values.length === 0) return Number.NaN;
@@ -32,6 +36,8 @@ export async function waitFor(url, code = 200, timeoutMs = 20_000) {
 
 export const onPath = (bin) => spawnSync('sh', ['-c', `command -v ${bin}`]).status === 0;
 
+const started = new Set();
+
 /** Starts a node script as its own process group (pinned to `cpu` when given); `stop()` ends it. */
 export function startNode(script, env = {}, args = [], cpu = null) {
   const pin = cpu !== null && onPath('taskset');
@@ -44,13 +50,23 @@ export function startNode(script, env = {}, args = [], cpu = null) {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   proc.stdout.resume();
-  return {
+  const handle = {
     proc,
-    stop: () => stopProcessGroup(proc),
+    async stop() {
+      started.delete(handle);
+      await stopProcessGroup(proc);
+    },
   };
+  started.add(handle);
+  return handle;
 }
 
-/** CPU seconds (user+system) and RSS bytes of a process, from /proc. */
+/** Stops every process `startNode` started and nobody stopped (a stage that failed midway). */
+export async function stopStarted() {
+  await Promise.all([...started].map((p) => p.stop()));
+}
+
+/** CPU seconds (user+system, from /proc/<pid>/stat) and RSS bytes of a process. */
 export function procStats(pid) {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
@@ -68,17 +84,34 @@ export function machine() {
   return `${cores} × ${cpu.trim()}, Node ${process.version}`;
 }
 
+/** The load average, as `uptime` prints it: figures of a shared machine need it beside them. */
+export const loadAverage = () =>
+  readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
+
 /**
- * Requests/s of `url` for `seconds`: wrk (pinned to CPU 0) when installed, since it takes
- * far less CPU than a Node load generator on a 2-core machine; else autocannon.
+ * Loads `url` for `seconds` with `connections` keep-alive connections and returns the
+ * number of requests answered: wrk pinned to CPU 0 when installed (it takes far less CPU
+ * than a Node load generator on a 2-core machine), else autocannon. Asynchronous, so the
+ * emulators living in this process keep answering.
  */
-export async function requestsPerSecond(url, seconds, autocannon) {
+export async function load(url, seconds, connections, autocannon) {
   if (onPath('wrk')) {
     const pin = onPath('taskset') ? ['taskset', '-c', '0'] : [];
-    const [cmd, ...args] = [...pin, 'wrk', '-t1', '-c50', `-d${seconds}s`, url];
-    const out = spawnSync(cmd, args, { encoding: 'utf8' }).stdout;
-    return Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1] ?? Number.NaN);
+    const [cmd, ...args] = [...pin, 'wrk', '-t1', `-c${connections}`, `-d${seconds}s`, url];
+    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout.on('data', (d) => (out += d));
+    const killer = setTimeout(() => child.kill('SIGKILL'), (seconds + 10) * 1000);
+    const code = await new Promise((r) => child.once('close', r));
+    clearTimeout(killer);
+    const requests = Number(/(\d+) requests in/.exec(out)?.[1] ?? Number.NaN);
+    const errors = /Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1];
+    if (code !== 0 || !Number.isFinite(requests) || errors)
+      throw new Error(`wrk against ${url} failed (exit ${code}): ${out.trim().split('\n').at(-1)}`);
+    return requests;
   }
-  const res = await autocannon({ url, connections: 50, duration: seconds });
-  return res.requests.average;
+  const res = await autocannon({ url, connections, duration: seconds });
+  if (res.non2xx > 0 || res.errors > 0)
+    throw new Error(`autocannon against ${url}: ${res.non2xx} non-2xx, ${res.errors} errors`);
+  return res.requests.total;
 }

@@ -148,7 +148,7 @@ describe('DrainMonitor (generated sequences)', () => {
           }
           now += QUIET;
           m.verdict(now, 0);
-          expect(m.verdict(now + 1, 0).state).toBe('confirmed');
+          expect(m.verdict(now + 50, 0).state).toBe('confirmed');
           eventual++;
         },
       ),

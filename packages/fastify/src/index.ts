@@ -10,7 +10,6 @@
  *
  * @module
  */
-import type { IncomingMessage, ServerResponse } from 'node:http';
 import {
   type AdapterHandle,
   createHttpGuard,
@@ -46,58 +45,46 @@ const plugin: FastifyPluginAsync<FreezeguardFastifyOptions> = async (fastify, op
   const { guard, ...rest } = options;
   const http = createHttpGuard(guard, { name: 'fastify', ...rest, logger: fastify.log });
   http.attachServer(fastify.server);
-  const handle: FastifyGuardHandle = {
+  // Probe paths match as the router does (its options: `routerOptions`, or top-level).
+  const config = fastify.initialConfig;
+  const router = config.routerOptions ?? {};
+  http.matchRoutes({
+    prefix: fastify.prefix,
+    caseSensitive: router.caseSensitive ?? config.caseSensitive ?? true,
+    strict: !(router.ignoreTrailingSlash ?? config.ignoreTrailingSlash ?? false),
+  });
+  fastify.decorate('freezeguard', {
     guard,
     participant: http.participant,
     close: () => http.close(),
-  };
-  fastify.decorate('freezeguard', handle);
+  } satisfies FastifyGuardHandle);
 
-  // In-flight tracking and Connection: close work on the raw request, in a listener of the
-  // server's own 'request' event: no Fastify hook on the hot path. Only
-  // rejectWhileDraining, which must answer instead of the route, needs a hook.
-  const probeUrls = new Set<string>();
-  const track = (req: IncomingMessage, res: ServerResponse) => {
-    const url = req.url ?? '';
-    const q = url.indexOf('?');
-    if (!probeUrls.has(q < 0 ? url : url.slice(0, q))) http.onRequest(req, res, '');
+  // One hook for every route: probes and scrapes are answered here, everything else is
+  // tracked (and rejected while draining when asked) and goes on.
+  const onRequest: onRequestHookHandler = (request, reply, done) => {
+    const answer = http.handle(request.raw, reply.raw);
+    if (answer === null) return done();
+    if (answer instanceof Promise)
+      answer.then(
+        (p) => send(reply, p),
+        (err) => reply.send(err),
+      );
+    else send(reply, answer);
   };
-  fastify.server.prependListener('request', track);
-  fastify.addHook('onClose', async () => {
-    fastify.server.off('request', track);
-  });
-  const reject: onRequestHookHandler = (_request, reply, done) => {
-    const rejected = http.rejection();
-    if (!rejected) return done();
-    send(reply, rejected);
-  };
-  fastify.addHook('onRoute', (route) => {
-    if ((route.config as { freezeguardProbe?: boolean } | undefined)?.freezeguardProbe) {
-      probeUrls.add(route.url);
-      return;
-    }
-    if (!options.rejectWhileDraining) return;
-    const existing = route.onRequest;
-    route.onRequest =
-      existing === undefined
-        ? [reject]
-        : [reject, ...(Array.isArray(existing) ? existing : [existing])];
-  });
+  fastify.addHook('onRequest', onRequest);
+  // Real routes, so the probe paths exist for the router (GET and HEAD, this context's
+  // prefix); the hook answers them before they run, unless it was closed.
   for (const [kind, path] of [
     ['ready', http.readyPath],
     ['live', http.livePath],
   ] as const) {
-    fastify.get(
-      path,
-      { logLevel: 'warn', config: { freezeguardProbe: true } },
-      async (_request, reply) => send(reply, await http.probe(kind)),
+    fastify.get(path, { logLevel: 'warn' }, async (_request, reply) =>
+      send(reply, await http.probe(kind)),
     );
   }
   if (http.metricsPath !== null)
-    fastify.get(
-      http.metricsPath,
-      { logLevel: 'warn', config: { freezeguardProbe: true } },
-      async (_req, reply) => send(reply, await http.scrape()),
+    fastify.get(http.metricsPath, { logLevel: 'warn' }, async (_req, reply) =>
+      send(reply, await http.scrape()),
     );
   fastify.addHook('onClose', async () => http.close());
 };

@@ -75,6 +75,18 @@ describe('@freezeguard/fastify', () => {
     await app.close();
   });
 
+  it('answers probes where the router would route them: ignoreTrailingSlash, caseSensitive', async () => {
+    const app = Fastify({ routerOptions: { ignoreTrailingSlash: true, caseSensitive: false } });
+    await app.register(freezeguard, { guard: guard() });
+    for (const url of ['/health/ready', '/health/ready/', '/HEALTH/Live/'])
+      expect((await app.inject({ method: 'GET', url })).body).toBe('ok');
+    await app.close();
+    const strict = Fastify();
+    await strict.register(freezeguard, { guard: guard() });
+    expect((await strict.inject({ method: 'GET', url: '/health/ready/' })).statusCode).toBe(404);
+    await strict.close();
+  });
+
   it('names the option it rejects', async () => {
     const app = Fastify();
     await expect(

@@ -189,14 +189,15 @@ export function httpAdapterContract(name: string, harness: HttpAdapterHarness): 
       });
     });
 
-    it('live is 503 once prepared for an event the VM does not survive', async () => {
+    it('live stays 200 while prepared for an event the VM does not survive: maintenance never fails liveness', async () => {
       const t = await setup();
       t.source.announce({ EventId: 'EV-HTTP', EventType: 'Reboot', DurationInSeconds: -1 });
       await t.settle();
       await t.clock.advance(1000);
       await t.settle();
       expect(t.guard.state).toBe('shutting-down');
-      expect((await t.get('/health/live')).status).toBe(503);
+      expect((await t.get('/health/ready')).status).toBe(503);
+      expect((await t.get('/health/live')).status).toBe(200);
     });
 
     it('two guards never share state', async () => {

@@ -29,6 +29,9 @@ export type DrainVerdict =
   /** Every recent prober saw its failures, nothing in flight, no new request for `quietMs`. */
   | { readonly state: 'confirmed' };
 
+/** The least time between the two looks that confirm: they must not share one turn of the event loop. */
+const LOOK_GAP_MS = 50;
+
 /** The shortest quiet period, however busy the traffic. */
 const MIN_QUIET_MS = 200;
 
@@ -170,7 +173,7 @@ export class DrainMonitor {
     if (
       this.#settledAt === null ||
       this.#settledArrivals !== this.#arrivals ||
-      now <= this.#settledAt
+      now - this.#settledAt < LOOK_GAP_MS
     ) {
       this.#settledAt = now;
       this.#settledArrivals = this.#arrivals;
