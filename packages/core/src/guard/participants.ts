@@ -1,6 +1,7 @@
 import { assertOption, errorSummary, FreezeguardError, toError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { type Clock, sleep, type TimerHandle, type Timers } from '../time/clock.js';
+import { leastDrainState } from './drain.js';
 import type { PreparePlan } from './prepare-plan.js';
 import {
   type CallOutcome,
@@ -120,7 +121,8 @@ export class Participants {
   /**
    * Runs the phases in order, the participants of one phase concurrently; waits for
    * `plan.drainUntil` between `traffic` and `work` while draining, so the load balancer
-   * sees the failing probe before anything stops working.
+   * sees the failing probe before anything stops working — unless the traffic
+   * participants confirmed the balancers let go already.
    */
   async prepareAll(run: PrepareRun): Promise<void> {
     for (const phase of PHASES) {
@@ -131,7 +133,7 @@ export class Participants {
           .filter((p) => p.phase === phase)
           .map((p) => this.prepareOne(p, run)),
       );
-      if (phase === 'traffic') {
+      if (phase === 'traffic' && leastDrainState(this.list()) !== 'confirmed') {
         const remaining = run.plan.drainUntil - this.#deps.clock.now();
         if (remaining > 0) await sleep(this.#deps.timers, remaining, run.signal).catch(() => {});
       }
