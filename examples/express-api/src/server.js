@@ -33,9 +33,9 @@ if (disabled) {
   // Fleet mode without code changes: REDIS_URL + FREEZEGUARD_FLEET_GROUP (+ FREEZEGUARD_MIN_IN_ROTATION).
   const fleet = await redisFleetFromEnv();
   guard = createGuard({
+    // FREEZEGUARD_LB, FREEZEGUARD_DRAIN_DELAY_MS and the rest of the environment table are
+    // read by createGuard itself (options in code win).
     ...(fleet ? { fleet, approve: 'fleet' } : { approve: 'solo' }),
-    // Long enough for the load balancer to see two failed probes; tune to yours.
-    drainDelayMs: Number(process.env.FREEZEGUARD_DRAIN_DELAY_MS ?? 15_000),
     logger,
   });
   // FREEZEGUARD_METRICS=1: Prometheus metrics of the lifecycle at /metrics.

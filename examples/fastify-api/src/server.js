@@ -22,8 +22,8 @@ if (disabled) {
   // Fleet mode without code changes: REDIS_URL + FREEZEGUARD_FLEET_GROUP (+ FREEZEGUARD_MIN_IN_ROTATION).
   const fleet = await redisFleetFromEnv();
   guard = createGuard({
+    // The environment table (FREEZEGUARD_LB, FREEZEGUARD_DRAIN_DELAY_MS…) is read by createGuard.
     ...(fleet ? { fleet, approve: 'fleet' } : { approve: 'solo' }),
-    drainDelayMs: Number(process.env.FREEZEGUARD_DRAIN_DELAY_MS ?? 15_000),
     logger: app.log,
   });
   // FREEZEGUARD_METRICS=1: Prometheus metrics of the lifecycle at /metrics.

@@ -33,8 +33,8 @@ if (!disabled) {
   // Fleet mode without code changes: REDIS_URL + FREEZEGUARD_FLEET_GROUP (+ FREEZEGUARD_MIN_IN_ROTATION).
   const fleet = await redisFleetFromEnv(env);
   guard = createGuard({
+    // The environment table (FREEZEGUARD_LB, FREEZEGUARD_DRAIN_DELAY_MS…) is read by createGuard.
     ...(fleet ? { fleet, approve: 'fleet' } : { approve: 'solo' }),
-    drainDelayMs: Number(env.FREEZEGUARD_DRAIN_DELAY_MS ?? 15_000),
     logger,
   });
   // FREEZEGUARD_METRICS=1: Prometheus metrics of the lifecycle at /metrics.
