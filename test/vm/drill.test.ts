@@ -42,7 +42,9 @@ const mark = (what: string) =>
 beforeAll(async () => {
   sim = await startSimulator({ resourceName: 'vm-a' });
   twin = await startApp('express-api', { FREEZEGUARD_DISABLED: '1' }, 'twin');
-  vm = await bootVm({ imdsPort: sim.port, resourceName: 'vm-a', drainDelayMs: 2500 });
+  // The guard is told how its balancer probes (HAProxy below: every 500 ms, out after 2
+  // failures) and confirms the drain by counting what it answered it.
+  vm = await bootVm({ imdsPort: sim.port, resourceName: 'vm-a', drainDelayMs: 2500, lb: '500x2' });
   mark(`qemu started (${vm.accel})`);
   const guest = (port: number) => ({ port, url: `http://127.0.0.1:${port}` }) as App;
   try {

@@ -121,7 +121,7 @@ for d in /sys/class/virtio-ports/*; do [ "$(cat $d/name 2>/dev/null)" = org.qemu
 echo "fg: agent port \${AGENT:-missing}, clocksource $(cat /sys/devices/system/clocksource/clocksource0/current_clocksource)"
 [ -n "$AGENT" ] && /usr/sbin/qemu-ga -m virtio-serial -p $AGENT -t /tmp -f /tmp/qga.pid &
 cd /app
-export HOME=/tmp FREEZEGUARD_IMDS_ENDPOINT=http://10.0.2.2:$IMDS_PORT FREEZEGUARD_RESOURCE_NAME=$RESOURCE FREEZEGUARD_DRAIN_DELAY_MS=$DRAIN_MS
+export HOME=/tmp FREEZEGUARD_IMDS_ENDPOINT=http://10.0.2.2:$IMDS_PORT FREEZEGUARD_RESOURCE_NAME=$RESOURCE FREEZEGUARD_DRAIN_DELAY_MS=$DRAIN_MS FREEZEGUARD_LB=$LB
 PORT=${GUEST_PORTS.guarded} node --import /app/listen-any.mjs examples/express-api/src/server.js > /dev/ttyS1 2>&1 &
 PORT=${GUEST_PORTS.unguarded} FREEZEGUARD_DISABLED=1 node --import /app/listen-any.mjs examples/express-api/src/server.js > /dev/ttyS2 2>&1 &
 echo "fg: apps started"
@@ -323,6 +323,8 @@ export async function bootVm(options: {
   readonly imdsPort: number;
   readonly resourceName: string;
   readonly drainDelayMs: number;
+  /** The balancer in front of the guest as `FREEZEGUARD_LB` (`<intervalMs>x<failures>`). */
+  readonly lb: string;
 }): Promise<Vm> {
   const qemu = onPath('qemu-system-x86_64');
   need(qemu !== null, 'qemu-system-x86_64 (apt-get install qemu-system-x86)');
@@ -346,6 +348,7 @@ export async function bootVm(options: {
     `fg.IMDS_PORT=${options.imdsPort}`,
     `fg.RESOURCE=${options.resourceName}`,
     `fg.DRAIN_MS=${options.drainDelayMs}`,
+    `fg.LB=${options.lb}`,
   ].join(' ');
   const args = [
     '-machine',

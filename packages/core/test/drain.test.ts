@@ -87,7 +87,7 @@ describe('DrainMonitor (generated sequences)', () => {
           const windowOf = (list: { t: number }[]) => {
             const n = list.length;
             const gap = n >= 2 ? list[n - 1]!.t - list[n - 2]!.t : 0;
-            return Math.max(2 * INTERVAL, 3 * gap);
+            return Math.max(2 * INTERVAL, Math.min(3 * gap, 6 * INTERVAL));
           };
           steps.forEach((s, i) => {
             if (i === beginAt) {

@@ -129,7 +129,10 @@ export class DrainMonitor {
 
   /** How long a prober stays relevant after its last probe. */
   #windowMs(p: Prober): number {
-    return Math.max(2 * this.#o.intervalMs, 3 * (p.intervalMs ?? 0));
+    // Three of its own gaps, but a gap stretched by lost or timed-out probes must not keep
+    // a prober that went away relevant for long: at most six configured intervals.
+    const own = Math.min(3 * (p.intervalMs ?? 0), 6 * this.#o.intervalMs);
+    return Math.max(2 * this.#o.intervalMs, own);
   }
 
   #forgetStale(now: number): void {

@@ -13,8 +13,14 @@ const LOOK_MS = 100;
  * what it was answered, the ordinary requests still arriving, the requests in flight.
  */
 export interface DrainWatch {
-  /** A readiness answer went out to the prober that sent `req`. */
-  probed(req: IncomingMessage, healthy: boolean): void;
+  /**
+   * Who sent a readiness request: read when it arrives, since a prober that gave up
+   * waiting has closed its connection (and Node forgets its address) by the time a slow
+   * answer goes out. Null when the address is unknown.
+   */
+  proberOf(req: IncomingMessage): string | null;
+  /** A readiness answer went out to `prober`. */
+  probed(prober: string | null, healthy: boolean): void;
   /** An ordinary request arrived while draining. */
   arrived(): void;
   /** Readiness turned (`false`: draining) . */
@@ -26,9 +32,11 @@ export interface DrainWatch {
 }
 
 /** Who a prober is: its address, its `User-Agent` (a kubelet, an ALB) and the path it asks. */
-function proberOf(req: IncomingMessage): string {
+function proberOf(req: IncomingMessage): string | null {
+  const address = req.socket?.remoteAddress;
+  if (address === undefined) return null;
   const ua = req.headers['user-agent'];
-  return `${req.socket?.remoteAddress ?? '?'} ${ua === undefined ? '-' : ua} ${(req.url ?? '').split('?')[0]}`;
+  return `${address} ${ua === undefined ? '-' : ua} ${(req.url ?? '').split('?')[0]}`;
 }
 
 /**
@@ -54,18 +62,32 @@ export function createDrainWatch(
   const balancer = guard.balancer ?? { intervalMs: 5000, unhealthyThreshold: 1 };
   const monitor = new DrainMonitor({ ...balancer, quietMs });
   let saidUnprobed = false;
-  const verdict = (): DrainVerdict => monitor.verdict(guard.clock.now(), inFlight.count);
+  let saidConfirmed = false;
+  const verdict = (): DrainVerdict => {
+    const v = monitor.verdict(guard.clock.now(), inFlight.count);
+    if (v.state === 'confirmed' && !saidConfirmed) {
+      saidConfirmed = true;
+      logger().info(
+        { probers: monitor.probers(guard.clock.now()).map((p) => p.prober) },
+        'freezeguard: the balancers let go: drain confirmed',
+      );
+    }
+    return v;
+  };
 
   return {
-    probed(req, healthy) {
-      monitor.probe(proberOf(req), healthy, guard.clock.now());
+    proberOf,
+    probed(prober, healthy) {
+      if (prober !== null) monitor.probe(prober, healthy, guard.clock.now());
     },
     arrived() {
       monitor.request(guard.clock.now());
     },
     readiness(ready) {
-      if (ready) monitor.end();
-      else monitor.begin(guard.clock.now());
+      if (ready) {
+        monitor.end();
+        saidConfirmed = false;
+      } else monitor.begin(guard.clock.now());
     },
     state: () => verdict().state,
     async prepare(ctx) {

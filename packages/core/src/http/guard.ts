@@ -135,8 +135,9 @@ export function createHttpGuard(guard: Guard, options: HttpGuardOptions = {}): H
 
   // Every readiness answer is counted for its prober: the drain is confirmed by them.
   async function ready(req: IncomingMessage): Promise<ProbeResponse> {
+    const prober = drain.proberOf(req);
     const p = await probes.probe('ready');
-    drain.probed(req, p.status === 200);
+    drain.probed(prober, p.status === 200);
     return p;
   }
 
