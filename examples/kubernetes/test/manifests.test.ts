@@ -124,6 +124,12 @@ describe('timing (README, "Timing")', () => {
     expect(drainDelayS).toBeGreaterThanOrEqual(detectionS + PROPAGATION_S);
   });
 
+  it('the guard is told how the kubelet probes readiness (FREEZEGUARD_LB)', () => {
+    expect(env('FREEZEGUARD_LB')?.value).toBe(
+      `${readiness.periodSeconds * 1000}x${readiness.failureThreshold}`,
+    );
+  });
+
   it('preStop holds the pod in service for the same bound', () => {
     expect(preStopSleepSeconds()).toBeGreaterThanOrEqual(drainDelayS);
   });
