@@ -199,6 +199,31 @@ describe('drill --lb: the balancer emulated from the probes', () => {
     expect(res.stdout).toMatch(/\| balancer \| every 1 s, out after 3 failure\(s\) \|/);
   }, 60_000);
 
+  it('passes an app that confirms the drain: it approves only once the emulated balancer let go', async () => {
+    const httpApp = fileURLToPath(new URL('./fixtures/http-app.mjs', import.meta.url));
+    const res = await run([
+      'drill',
+      '--lb',
+      '1000x3',
+      '--freeze',
+      '2s',
+      '--notice',
+      '15s',
+      '--json',
+      '--',
+      process.execPath,
+      httpApp,
+    ]);
+    expect(res.code, res.stderr).toBe(0);
+    const report = JSON.parse(res.stdout) as DrillReport;
+    expect(report.approved).toBe(true);
+    expect(report.balancer).toMatchObject({ intervalMs: 1000, unhealthyThreshold: 3 });
+    expect(report.balancer!.letGoAt).not.toBeNull();
+    expect(report.verdict).toMatch(/the balancer let go \d+ ms before the freeze/);
+    // It approved well before the 30 s drain cap: the drain was confirmed, not waited out.
+    expect(report.detail!.readyAt! - report.detail!.drainingAt!).toBeLessThan(10_000);
+  }, 60_000);
+
   it('rejects an unknown balancer with exit 64', async () => {
     const res = await run(['drill', '--lb', 'nginx', '--', 'true']);
     expect(res.code).toBe(64);
