@@ -87,7 +87,7 @@ describe('DrainMonitor (generated sequences)', () => {
           const windowOf = (list: { t: number }[]) => {
             const n = list.length;
             const gap = n >= 2 ? list[n - 1]!.t - list[n - 2]!.t : 0;
-            return Math.max(2 * INTERVAL, Math.min(3 * gap, 6 * INTERVAL));
+            return Math.max(30_000, 3 * INTERVAL, Math.min(3 * gap, 10 * INTERVAL));
           };
           steps.forEach((s, i) => {
             if (i === beginAt) {
@@ -176,19 +176,20 @@ describe('DrainMonitor (generated sequences)', () => {
     expect(m.verdict(10_700, 0)).toEqual({ state: 'serving' });
   });
 
-  it('forgets a prober that went silent, and a healthy answer resets the count', () => {
+  it('forgets a prober that went silent (after 30 s at least), and a healthy answer resets the count', () => {
     const m = new DrainMonitor({ unhealthyThreshold: 1, intervalMs: 500, quietMs: 0 });
     m.probe('a', true, 0);
     m.probe('a', true, 500);
     m.begin(600);
     expect(m.verdict(1000, 0).state).toBe('pending');
-    // Window: max(2 × 500, 3 × 500) = 1500 ms after its last probe.
-    expect(m.verdict(2001, 0).state).toBe('unprobed');
-    m.probe('a', false, 2100);
-    expect(m.verdict(2100, 0).state).toBe('pending');
-    expect(m.verdict(2150, 0).state).toBe('confirmed');
-    m.probe('a', true, 2200);
-    expect(m.verdict(2200, 0).state).toBe('pending');
+    // A congested instance reads probes seconds apart: still a prober 29 s on.
+    expect(m.verdict(29_000, 0).state).toBe('pending');
+    expect(m.verdict(30_501, 0).state).toBe('unprobed');
+    m.probe('a', false, 31_000);
+    expect(m.verdict(31_000, 0).state).toBe('pending');
+    expect(m.verdict(31_050, 0).state).toBe('confirmed');
+    m.probe('a', true, 31_100);
+    expect(m.verdict(31_100, 0).state).toBe('pending');
   });
 });
 

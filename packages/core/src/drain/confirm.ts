@@ -32,6 +32,9 @@ export type DrainVerdict =
 /** The least time between the two looks that confirm: they must not share one turn of the event loop. */
 const LOOK_GAP_MS = 50;
 
+/** How long a prober counts after its last probe, at least. */
+const MIN_WINDOW_MS = 30_000;
+
 /** The shortest quiet period, however busy the traffic. */
 const MIN_QUIET_MS = 200;
 
@@ -129,10 +132,11 @@ export class DrainMonitor {
 
   /** How long a prober stays relevant after its last probe. */
   #windowMs(p: Prober): number {
-    // Three of its own gaps, but a gap stretched by lost or timed-out probes must not keep
-    // a prober that went away relevant for long: at most six configured intervals.
-    const own = Math.min(3 * (p.intervalMs ?? 0), 6 * this.#o.intervalMs);
-    return Math.max(2 * this.#o.intervalMs, own);
+    // Forgetting a prober too soon confirms a drain it has not seen: a congested instance
+    // reads its probes seconds apart. So it counts for 30 s at least, or three intervals
+    // (its own, stretched by lost probes to at most ten configured ones).
+    const own = Math.min(3 * (p.intervalMs ?? 0), 10 * this.#o.intervalMs);
+    return Math.max(MIN_WINDOW_MS, 3 * this.#o.intervalMs, own);
   }
 
   #forgetStale(now: number): void {
