@@ -29,16 +29,20 @@ export { type AdapterHandle, registerParticipant } from './handle.js';
 export {
   createHttpGuard,
   type HealthCheck,
+  type HttpAnswer,
   type HttpGuard,
   type HttpGuardOptions,
   type MetricsExposition,
+  type ProbeKind,
   type ProbeResponse,
+  type RouteMatching,
 } from './http.js';
 // The types adapter signatures are written in, so an adapter can import from one place
 // (the rest are the main entry's).
 export type {
   Clock,
   CycleInfo,
+  DrainState,
   FreezeguardErrorCode,
   Guard,
   GuardState,

@@ -45,6 +45,7 @@ export type {
   CallOutcome,
   CycleInfo,
   CycleOutcome,
+  DrainState,
   EventReport,
   Guard,
   GuardEventName,
@@ -59,6 +60,7 @@ export type {
   ResumeContext,
   ResumeWhen,
 } from './guard/guard.js';
+export { type LocalCoordinatorOptions, type LocalRole, localCoordinator } from './local/index.js';
 export {
   createConsoleLogger,
   type LogFn,

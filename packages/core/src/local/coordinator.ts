@@ -412,6 +412,10 @@ export function localCoordinator(
     },
     async releaseSlot() {},
     async prepared(event) {
+      // Approving releases the event for every VM it lists, and this coordinator knows only
+      // the processes of this VM: an event that lists others is left to NotBefore (or to
+      // the Redis fleet, which knows them).
+      if (event.Resources.length !== 1) return false;
       const eventId = event.EventId;
       if (role === 'starting') await Promise.race([ready, sleep(timers, ANSWER_MS)]);
       if (role === 'solo') return true;
