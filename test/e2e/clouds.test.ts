@@ -37,6 +37,8 @@ interface Outcome {
   drainedAheadMs?: number | null;
   /** ms before the instance went away that A was prepared (liveness → shutting-down). */
   preparedAheadMs?: number | null;
+  /** `/live` answered 503 at some point (it must not: maintenance never fails liveness). */
+  liveFailed?: boolean;
 }
 
 async function pair(
@@ -59,7 +61,12 @@ async function pair(
     ...(guarded ? {} : { FREEZEGUARD_DISABLED: '1' }),
   };
   // No FREEZEGUARD_RESOURCE_NAME: the guard asks instance/name or instance-id.
-  const a = await startApp(EXAMPLE, { ...common, FREEZEGUARD_IMDS_ENDPOINT: simA.url }, 'A');
+  // A logs its state changes: the test sees when every phase of its prepare was done.
+  const a = await startApp(
+    EXAMPLE,
+    { ...common, FREEZEGUARD_IMDS_ENDPOINT: simA.url, FREEZEGUARD_LOG_LEVEL: 'info' },
+    'A',
+  );
   const b = await startApp(EXAMPLE, { ...common, FREEZEGUARD_IMDS_ENDPOINT: simB.url }, 'B');
   const lb = await startHaproxy([a, b]);
   closers.push(() => lb.stop());
@@ -102,9 +109,17 @@ async function spotInterruption(guarded: boolean): Promise<Outcome> {
   const { a, simA, lb } = await pair('aws', guarded);
   const running = load(lb.url);
   await new Promise((r) => setTimeout(r, 1000));
-  // Watch A's own probes during the notice, as its load balancer and a supervisor would.
+  // Watch A's own probes during the notice, as its load balancer and a supervisor would,
+  // and its log for the state that says every phase is prepared.
   let notReadyAt: number | null = null;
-  let notLiveAt: number | null = null;
+  let liveFailed = false;
+  let preparedAt: number | null = null;
+  const onLog = (d: Buffer) => {
+    if (/freezeguard: \S+ (→|->) shutting-down/.test(d.toString()))
+      preparedAt ??= performance.now();
+  };
+  a.proc.stdout!.on('data', onLog);
+  a.proc.stderr!.on('data', onLog);
   let watching = true;
   const watcher = (async () => {
     while (watching) {
@@ -114,7 +129,7 @@ async function spotInterruption(guarded: boolean): Promise<Outcome> {
       ]);
       const now = performance.now();
       if (ready === 503) notReadyAt ??= now;
-      if (live === 503) notLiveAt ??= now;
+      if (live === 503) liveFailed = true;
       await new Promise((r) => setTimeout(r, 100));
     }
   })();
@@ -123,7 +138,8 @@ async function spotInterruption(guarded: boolean): Promise<Outcome> {
   await watcher;
   const result = outcome(await running);
   result.drainedAheadMs = notReadyAt === null ? null : Math.round(r.goneAt - notReadyAt);
-  result.preparedAheadMs = notLiveAt === null ? null : Math.round(r.goneAt - notLiveAt);
+  result.preparedAheadMs = preparedAt === null ? null : Math.round(r.goneAt - preparedAt);
+  result.liveFailed = liveFailed;
   return result;
 }
 
@@ -188,6 +204,7 @@ describe('the other clouds behind HAProxy', () => {
     expect(guarded.drainedAheadMs).toBeGreaterThan(1500);
     // Every phase (traffic, work, data) prepared before the time.
     expect(guarded.preparedAheadMs).toBeGreaterThan(0);
+    expect(guarded.liveFailed).toBe(false);
     expect(unguarded.drainedAheadMs).toBeNull();
     const damage = unguarded.non2xx + unguarded.errors + unguarded.timeouts;
     expect(damage).toBeGreaterThan(0);

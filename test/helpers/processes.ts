@@ -90,7 +90,7 @@ export async function startApp(
     [join(examples, example, 'src', 'server.js')],
     // Azure unless a test says otherwise: on a CI machine that runs on GCE or EC2 the
     // default source would otherwise watch that cloud instead of the emulator.
-    { FREEZEGUARD_CLOUD: 'azure', ...env, PORT: String(port), FREEZEGUARD_LOG_LEVEL: 'warn' },
+    { FREEZEGUARD_CLOUD: 'azure', FREEZEGUARD_LOG_LEVEL: 'warn', ...env, PORT: String(port) },
     label,
   );
   const url = `http://127.0.0.1:${port}`;

@@ -7,45 +7,49 @@ import { doc, freeze, rfc1123, setup } from './helpers.js';
 
 // The HTTP half on a bare node:http server: the one call per request, and the in-flight
 // work found per connection when a drain begins.
-describe('createHttpGuard().handle', () => {
-  const cleanups: (() => Promise<void>)[] = [];
-  afterEach(async () => {
-    while (cleanups.length) await cleanups.pop()!();
+const cleanups: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  while (cleanups.length) await cleanups.pop()!();
+});
+
+/** A node:http server whose every request goes through `http.handle()` first. */
+async function serve(http: HttpGuard): Promise<{
+  server: Server;
+  get: (p: string, ua?: string) => Promise<{ status: number; connection?: string; body: string }>;
+}> {
+  const server = createServer((req, res) => {
+    const answer = http.handle(req, res);
+    if (answer !== null) {
+      void Promise.resolve(answer).then((p) => res.writeHead(p.status, p.headers).end(p.body));
+      return;
+    }
+    const ms = Number(new URL(req.url ?? '/', 'http://x').searchParams.get('ms') ?? 0);
+    setTimeout(() => res.end('done'), ms);
   });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const agent = new Agent({ keepAliveTimeout: 10_000, connections: 4 });
+  cleanups.push(async () => {
+    http.close();
+    server.closeAllConnections();
+    await new Promise((r) => server.close(r));
+    await agent.close();
+  });
+  return {
+    server,
+    async get(path, ua) {
+      const res = await request(`${url}${path}`, {
+        dispatcher: agent,
+        ...(ua ? { headers: { 'user-agent': ua } } : {}),
+      });
+      const body = await res.body.text();
+      const connection = res.headers.connection as string | undefined;
+      return { status: res.statusCode, connection, body };
+    },
+  };
+}
 
-  async function serve(http: HttpGuard): Promise<{
-    server: Server;
-    get: (p: string) => Promise<{ status: number; connection?: string; body: string }>;
-  }> {
-    const server = createServer((req, res) => {
-      const answer = http.handle(req, res);
-      if (answer !== null) {
-        void Promise.resolve(answer).then((p) => res.writeHead(p.status, p.headers).end(p.body));
-        return;
-      }
-      const ms = Number(new URL(req.url ?? '/', 'http://x').searchParams.get('ms') ?? 0);
-      setTimeout(() => res.end('done'), ms);
-    });
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-    const agent = new Agent({ keepAliveTimeout: 10_000, connections: 4 });
-    cleanups.push(async () => {
-      http.close();
-      server.closeAllConnections();
-      await new Promise((r) => server.close(r));
-      await agent.close();
-    });
-    return {
-      server,
-      async get(path) {
-        const res = await request(`${url}${path}`, { dispatcher: agent });
-        const body = await res.body.text();
-        const connection = res.headers.connection as string | undefined;
-        return { status: res.statusCode, connection, body };
-      },
-    };
-  }
-
+describe('createHttpGuard().handle', () => {
   it('answers probes itself and passes everything else on', async () => {
     const { guard } = setup();
     await guard.start();
@@ -92,39 +96,6 @@ describe('createHttpGuard().handle', () => {
 
 // Issue 20: the traffic phase and the approval wait for the balancer, not for a fixed delay.
 describe('a drain the probers confirm', () => {
-  const cleanups: (() => Promise<void>)[] = [];
-  afterEach(async () => {
-    while (cleanups.length) await cleanups.pop()!();
-  });
-
-  async function serve(http: HttpGuard) {
-    const server = createServer((req, res) => {
-      const answer = http.handle(req, res);
-      if (answer !== null) {
-        void Promise.resolve(answer).then((p) => res.writeHead(p.status, p.headers).end(p.body));
-        return;
-      }
-      res.end('done');
-    });
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-    const agent = new Agent({ keepAliveTimeout: 10_000, connections: 4 });
-    cleanups.push(async () => {
-      http.close();
-      server.closeAllConnections();
-      await new Promise((r) => server.close(r));
-      await agent.close();
-    });
-    return async (path: string, ua = 'balancer') => {
-      const res = await request(`${url}${path}`, {
-        dispatcher: agent,
-        headers: { 'user-agent': ua },
-      });
-      await res.body.text();
-      return res.statusCode;
-    };
-  }
-
   async function drill(probeEveryMs: number, trafficUntilMs: number) {
     const s = setup({
       approve: 'solo',
@@ -134,7 +105,8 @@ describe('a drain the probers confirm', () => {
     await s.guard.start();
     cleanups.push(() => s.guard.stop());
     const http = createHttpGuard(s.guard, { quietMs: 500 });
-    const get = await serve(http);
+    const t = await serve(http);
+    const get = async (path: string) => (await t.get(path, 'balancer')).status;
     // The balancer probed before: it is a known prober.
     expect(await get('/health/ready')).toBe(200);
     await s.clock.advance(probeEveryMs);
