@@ -8,6 +8,7 @@ import {
   tooShortNotices,
 } from '../src/drain/balancer.js';
 import { DrainMonitor } from '../src/drain/confirm.js';
+import { logStartNotes } from '../src/guard/drain.js';
 
 /*
  * Generated sequences of probes (several probers, each at its own interval, some going
@@ -256,5 +257,28 @@ describe('FREEZEGUARD_LB', () => {
     expect(balancerFromEnv('8000x3')).toEqual({ intervalMs: 8000, unhealthyThreshold: 3 });
     expect(() => balancerFromEnv('8000x0')).toThrow(/FREEZEGUARD_LB: must be/);
     expect(() => balancerFromEnv('haproxy')).toThrow(/FREEZEGUARD_LB: unknown balancer preset/);
+  });
+});
+
+describe('the start warning of a balancer slower than the notice', () => {
+  it('names the notices the balancer cannot drain in time, for this source only', () => {
+    const lines: string[] = [];
+    const logger = {
+      debug() {},
+      info() {},
+      warn: (_o: unknown, msg?: string) => lines.push(msg ?? ''),
+      error() {},
+    };
+    const o = {
+      approve: 'never' as const,
+      balancer: resolveBalancer('aws-alb'),
+      balancerGiven: true,
+    };
+    logStartNotes(logger, o, { kind: 'azure-imds' }, 'vm-1');
+    logStartNotes(logger, o, { kind: 'ec2-imds' }, 'vm-1');
+    logStartNotes(logger, { ...o, balancerGiven: false }, { kind: 'azure-imds' }, 'vm-1');
+    expect(lines).toEqual([
+      'freezeguard: the balancer needs up to 90 s to take this instance out, longer than the notice of Azure Preempt (Spot eviction): those cannot be drained in time',
+    ]);
   });
 });
