@@ -129,7 +129,7 @@ export function composeGuard(options: GuardOptions, hooks: GuardHooks): GuardPar
     onPause: (pause) => {
       seen.lastPause = pause;
       emitter.emit('pause', pause);
-      if (seen.pause(pause) && hooks.active()) hooks.evaluate();
+      if (seen.pause(pause, hooks.active() !== null) && hooks.active()) hooks.evaluate();
     },
   });
   const policy = policyOptions(o, source, gate !== undefined);

@@ -96,8 +96,12 @@ export class Observations {
     return changes.incarnationChanged;
   }
 
-  /** Takes in a pause; false for an event-loop stall, which is never the freeze. */
-  pause(pause: PauseInfo): boolean {
+  /**
+   * Takes in a pause; false for an event-loop stall, which is never the freeze. `inCycle`:
+   * outside a cycle an idle guard runs no second observer, so a late tick there may be a
+   * stall as well as a stop; it is kept, but not announced as a pause.
+   */
+  pause(pause: PauseInfo, inCycle = true): boolean {
     if (pause.signal === 'stall') {
       this.#logger.info(
         { ...pause },
@@ -105,7 +109,12 @@ export class Observations {
       );
       return false;
     }
-    this.#logger.info({ ...pause }, 'freezeguard: process pause detected');
+    if (!inCycle && pause.signal === 'tick-gap' && pause.corroborated === null) {
+      this.#logger.debug(
+        { ...pause },
+        'freezeguard: the main thread ran late while idle (no second observer to tell a stall from a stop)',
+      );
+    } else this.#logger.info({ ...pause }, 'freezeguard: process pause detected');
     this.memory.recordPause({
       signal: pause.signal,
       detectedAt: pause.detectedAt,
