@@ -68,7 +68,9 @@ describe('pause detection with fake clocks', () => {
   });
 });
 
-describe('pause detection in a real process (SIGSTOP/SIGCONT)', () => {
+// A child process boots, is stopped 2 s and reports; its own waits allow 10 s, so the test
+// must too: on a loaded machine (CI runs the QEMU drill alongside) boot alone takes seconds.
+describe('pause detection in a real process (SIGSTOP/SIGCONT)', { timeout: 20_000 }, () => {
   let child: ChildProcess | undefined;
   afterEach(() => {
     if (child && child.exitCode === null) {
@@ -312,6 +314,12 @@ describe('the worker observer', () => {
     const o = workerObserver({ beatMs: 20 });
     expect(o.longestSilenceMs(100)).toBeNull();
     o.start();
+    // A worker takes tens of ms to boot, hundreds on a loaded machine: the 400 ms it must
+    // have run through start once it beats, not at start().
+    for (let i = 0; i < 500 && o.longestSilenceMs(0) === null; i++) {
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    expect(o.longestSilenceMs(0)).not.toBeNull();
     await new Promise((r) => setTimeout(r, 400));
     const silence = o.longestSilenceMs(300);
     expect(silence).not.toBeNull();

@@ -95,8 +95,13 @@ describe('1. a pause that is not the freeze is not taken for it', () => {
 });
 
 describe('2. a rescheduled event', () => {
-  it('NotBefore moved 3 h later while ready: resumes cancelled at once and prepares again later', async () => {
-    const s = await started();
+  // Three fake hours are 108 000 guard ticks at the default 100 ms: seconds of CPU, past the
+  // 5 s test timeout on a loaded machine. A 500 ms tick (half the pause threshold, the
+  // coarsest allowed) decides the same and fires a fifth of the callbacks.
+  it('NotBefore moved 3 h later while ready: resumes cancelled at once and prepares again later', {
+    timeout: 30_000,
+  }, async () => {
+    const s = await started({ tickIntervalMs: 500 });
     const resumed: unknown[] = [];
     s.guard.on('resumed', (r) => resumed.push(r));
     s.source.publish(doc([freeze({ NotBefore: soon(30_000) })]));
