@@ -75,3 +75,26 @@ it('freezeguard fleet without --group is a usage error', async () => {
   expect((err as { code: number }).code).toBe(64);
   expect((err as { stderr: string }).stderr).toMatch(/--group NAME is required/);
 });
+
+it('freezeguard fleet never prints the Redis password', async () => {
+  // A closed port: the command cannot read the group and says where it tried.
+  const { freePort } = await import('@freezeguard/test-utils');
+  const port = await freePort();
+  const err = await run(
+    process.execPath,
+    [
+      cli,
+      'fleet',
+      '--redis',
+      `redis://app:s3cret-pw@127.0.0.1:${port}/0`,
+      '--group',
+      'g',
+      '--once',
+    ],
+    { timeout: 15_000 },
+  ).catch((e: { code: number; stderr: string }) => e);
+  expect((err as { code: number }).code).toBe(2);
+  const stderr = (err as { stderr: string }).stderr;
+  expect(stderr).toMatch(/cannot read fleet group g at redis:\/\/app:\*\*\*@127\.0\.0\.1/);
+  expect(stderr).not.toContain('s3cret-pw');
+}, 30_000);

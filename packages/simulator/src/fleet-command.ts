@@ -92,7 +92,7 @@ export async function fleetCommand(
       return true;
     } catch (err) {
       process.stderr.write(
-        `freezeguard fleet: cannot read group ${group} at ${values.redis}: ${(err as Error).message}${lastError ? ` (${lastError})` : ''}\n`,
+        `freezeguard: cannot read fleet group ${group} at ${redactUrl(values.redis!)}: ${(err as Error).message}${lastError ? ` (${lastError})` : ''}\n`,
       );
       return false;
     }
@@ -121,4 +121,27 @@ export async function fleetCommand(
   } finally {
     redis.disconnect();
   }
+}
+
+/**
+ * A Redis URL fit for a terminal or a log: the password (or a lone user part, which some
+ * clients take as the password) replaced by `***`. Text that is not a URL is shown as
+ * `<redis url>`, since it may be one that failed to parse with a secret inside.
+ *
+ * @example
+ * ```ts
+ * redactUrl('redis://app:s3cret@cache:6379/0'); // 'redis://app:***@cache:6379/0'
+ * ```
+ */
+export function redactUrl(text: string): string {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    return '<redis url>';
+  }
+  if (url.password) url.password = '***';
+  // redis://secret@host: some clients read a lone user part as the password.
+  else if (url.username) url.username = '***';
+  return url.toString();
 }
