@@ -7,7 +7,11 @@ import type { Script } from './scripts.js';
  * ioredis 5 and one of ioredis 6 are both accepted (their classes differ nominally).
  */
 export interface RedisLike {
-  duplicate(override?: Record<string, unknown>): RedisConnection;
+  duplicate(...args: unknown[]): RedisConnection;
+  /** `true` on an ioredis `Cluster`, whose `duplicate()` takes startup nodes first. */
+  readonly isCluster?: boolean;
+  /** A Cluster's own options: its `redisOptions` carry the nodes' auth and TLS. */
+  readonly options?: object;
 }
 
 /** A connection the fleet opened with `duplicate()`; it owns it and closes it on stop. */
@@ -38,6 +42,34 @@ const COMMAND_OVERRIDES = {
   reconnectOnError: null,
 };
 const SUBSCRIBER_OVERRIDES = { ...COMMAND_OVERRIDES, enableOfflineQueue: true };
+
+/**
+ * One connection of the fleet's own, from the app's client as a template. A `Cluster`'s
+ * `duplicate(startupNodes, options)` would take a lone options object as startup nodes
+ * and drop it, and it keeps per-node settings (auth, TLS, retries) in `redisOptions`,
+ * merged shallowly: so the overrides are split between the two levels, over the app's own.
+ */
+export function openConnection(
+  redis: RedisLike,
+  overrides: typeof COMMAND_OVERRIDES & { readonly connectionName: string },
+): RedisConnection {
+  if (redis.isCluster !== true) return redis.duplicate(overrides);
+  const { retryStrategy, maxRetriesPerRequest, autoResendUnfulfilledCommands, reconnectOnError } =
+    overrides;
+  return redis.duplicate([], {
+    enableOfflineQueue: overrides.enableOfflineQueue,
+    lazyConnect: overrides.lazyConnect,
+    keyPrefix: overrides.keyPrefix,
+    clusterRetryStrategy: retryStrategy,
+    redisOptions: {
+      ...(redis.options as { redisOptions?: Record<string, unknown> } | undefined)?.redisOptions,
+      maxRetriesPerRequest,
+      autoResendUnfulfilledCommands,
+      reconnectOnError,
+      connectionName: overrides.connectionName,
+    },
+  });
+}
 
 /** What happened to one Redis operation. */
 export type OpResult<T> =
@@ -78,8 +110,11 @@ export class FleetStore {
     this.#timers = options.timers;
     this.#opTimeoutMs = options.opTimeoutMs;
     this.#onUp = options.onUp;
-    this.#conn = redis.duplicate({ ...COMMAND_OVERRIDES, connectionName: options.name });
-    this.#sub = redis.duplicate({ ...SUBSCRIBER_OVERRIDES, connectionName: `${options.name}:sub` });
+    this.#conn = openConnection(redis, { ...COMMAND_OVERRIDES, connectionName: options.name });
+    this.#sub = openConnection(redis, {
+      ...SUBSCRIBER_OVERRIDES,
+      connectionName: `${options.name}:sub`,
+    });
     // An 'error' event without a listener would crash the app; failures are accounted
     // per operation instead.
     const quiet = (err: unknown) =>

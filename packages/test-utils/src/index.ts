@@ -1,5 +1,12 @@
 export { type HarnessApp, type HttpAdapterHarness, httpAdapterContract } from './http-contract.js';
 export { freePort, httpStatus } from './net.js';
-export { MissingPrerequisiteError, pingRedis, type RedisHandle, startRedis } from './redis.js';
+export {
+  MissingPrerequisiteError,
+  pingRedis,
+  type RedisClusterHandle,
+  type RedisHandle,
+  startRedis,
+  startRedisCluster,
+} from './redis.js';
 export { type SseClient, sseClient } from './sse.js';
 export { until, wait } from './wait.js';

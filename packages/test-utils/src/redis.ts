@@ -121,3 +121,99 @@ export async function startRedis(
     },
   };
 }
+
+/** A private Redis Cluster of three masters on 127.0.0.1, password-protected. */
+export interface RedisClusterHandle {
+  /** The startup nodes, as ioredis' `new Cluster(nodes, …)` takes them. */
+  readonly nodes: readonly { readonly host: string; readonly port: number }[];
+  readonly password: string;
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts three `redis-server --cluster-enabled yes` nodes with `requirepass`, joins them
+ * with `redis-cli --cluster create` and waits for `cluster_state:ok` (bounded, 20 s).
+ * Throws {@link MissingPrerequisiteError} when redis-server or redis-cli is missing.
+ *
+ * @example
+ * ```ts
+ * const cluster = await startRedisCluster();
+ * const client = new Cluster([...cluster.nodes], { redisOptions: { password: cluster.password } });
+ * afterAll(() => cluster.stop());
+ * ```
+ */
+export async function startRedisCluster(): Promise<RedisClusterHandle> {
+  const cli = spawnSync('redis-cli', ['--version'], { stdio: 'ignore' });
+  if (!hasRedisServer() || cli.status !== 0) {
+    throw new MissingPrerequisiteError(
+      'A Redis Cluster test needs redis-server and redis-cli: apt-get update && apt-get install -y redis-server',
+    );
+  }
+  const password = 'cluster-secret';
+  const dir = await mkdtemp(join(tmpdir(), 'freezeguard-redis-cluster-'));
+  const children: ChildProcess[] = [];
+  const ports: number[] = [];
+  const stop = async () => {
+    await Promise.all(
+      children.map(async (child) => {
+        if (child.exitCode !== null) return;
+        const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+        child.kill('SIGTERM');
+        const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
+        await exited;
+        clearTimeout(timer);
+      }),
+    );
+    await rm(dir, { recursive: true, force: true });
+  };
+  try {
+    for (let i = 0; i < 3; i++) {
+      const port = await freePort();
+      ports.push(port);
+      children.push(
+        spawn(
+          'redis-server',
+          [
+            ...['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
+            ...['--dir', dir, '--cluster-enabled', 'yes'],
+            ...['--cluster-config-file', `nodes-${port}.conf`, '--requirepass', password],
+            ...['--masterauth', password],
+          ],
+          { stdio: 'ignore' },
+        ),
+      );
+    }
+    const ask = (port: number, ...args: string[]) =>
+      spawnSync('redis-cli', ['-p', String(port), '-a', password, '--no-auth-warning', ...args], {
+        encoding: 'utf8',
+        timeout: 2000,
+      }).stdout ?? '';
+    for (const port of ports) await waitFor(() => ask(port, 'ping').includes('PONG'), 'node');
+    const create = spawnSync(
+      'redis-cli',
+      [
+        ...['-a', password, '--no-auth-warning', '--cluster', 'create'],
+        ...ports.map((p) => `127.0.0.1:${p}`),
+        ...['--cluster-replicas', '0', '--cluster-yes'],
+      ],
+      { encoding: 'utf8', timeout: 20_000 },
+    );
+    if (create.status !== 0) throw new Error(`redis-cli --cluster create: ${create.stderr}`);
+    await waitFor(
+      () => ports.every((p) => ask(p, 'cluster', 'info').includes('cluster_state:ok')),
+      'cluster_state:ok',
+    );
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  return { nodes: ports.map((port) => ({ host: '127.0.0.1', port })), password, stop };
+}
+
+async function waitFor(check: () => boolean, what: string): Promise<void> {
+  const deadline = Date.now() + 20_000;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`Redis Cluster: no ${what} within 20 s`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
