@@ -37,10 +37,15 @@ export class ResourceName {
 
   resolve(attempt = 0): void {
     const { source, timers, logger } = this.#deps;
-    source.resolveResourceName().then(
+    // An empty name is a failure like any other: thrown from the success handler it would
+    // be an unhandled rejection, and Node ends the process on those.
+    const named = source.resolveResourceName().then((name) => {
+      if (!name) throw new Error('the source returned an empty resource name');
+      return name;
+    });
+    named.then(
       (name) => {
         if (this.#stopped) return;
-        if (!name) throw new Error('the source returned an empty resource name');
         this.name = name;
         this.error = null;
         logger.info({ resourceName: name }, 'freezeguard: resource name resolved');
