@@ -23,6 +23,7 @@ export type {
   ScheduledEvent,
   ScheduledEventsDocument,
 } from './document.js';
+export { KNOWN_EVENT_TYPES } from './document.js';
 export {
   BALANCER_PRESETS,
   type BalancerOption,
