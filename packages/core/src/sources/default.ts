@@ -6,8 +6,6 @@ import { CLOUD_NAMES, type CloudName, type DetectCloudOptions, detectCloudSync }
 import { gcpMaintenanceEvents } from './gcp.js';
 import type { MaintenanceSource, SourceHealth } from './source.js';
 
-type Env = Readonly<Record<string, string | undefined>>;
-
 /**
  * The cloud `createGuard()` watches when given no source: `FREEZEGUARD_CLOUD`
  * (`azure`, `gcp`, `aws`), else the one the firmware's DMI strings name, else Azure.
@@ -68,7 +66,7 @@ export function sourceFor(cloud: CloudName): MaintenanceSource {
  * ```
  */
 export function defaultSource(
-  env: Env = process.env,
+  env: Readonly<Record<string, string | undefined>> = process.env,
   options: DetectCloudOptions = {},
 ): MaintenanceSource {
   const configured = Boolean(env.FREEZEGUARD_CLOUD?.trim() || env.FREEZEGUARD_IMDS_ENDPOINT);
