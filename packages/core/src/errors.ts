@@ -1,21 +1,35 @@
 /**
- * Stable machine-readable codes of {@link FreezeguardError}. Match on `code`, never on
- * the message text.
+ * Every {@link FreezeguardErrorCode}, at run time: metrics label errors by code and map
+ * anything else (a code relayed from another process) to `other`, so labels stay bounded.
+ *
+ * @example
+ * ```ts
+ * FREEZEGUARD_ERROR_CODES.includes('ERR_SOURCE_BLIND'); // true
+ * ```
  */
-export type FreezeguardErrorCode =
-  | 'ERR_BAD_OPTION'
-  | 'ERR_BAD_DOCUMENT'
-  | 'ERR_IMDS_HTTP'
-  | 'ERR_IMDS_UNREACHABLE'
-  | 'ERR_IMDS_TIMEOUT'
-  | 'ERR_BODY_TOO_LARGE'
-  | 'ERR_PARTICIPANT_FAILED'
-  | 'ERR_PARTICIPANT_TIMEOUT'
-  | 'ERR_CLOCK_SYNC'
-  | 'ERR_APPROVAL_FAILED'
-  | 'ERR_APPROVAL_UNSUPPORTED'
-  | 'ERR_CANCELLED'
-  | 'ERR_STOPPED';
+export const FREEZEGUARD_ERROR_CODES = [
+  'ERR_BAD_OPTION',
+  'ERR_BAD_DOCUMENT',
+  'ERR_IMDS_HTTP',
+  'ERR_IMDS_UNREACHABLE',
+  'ERR_IMDS_TIMEOUT',
+  'ERR_BODY_TOO_LARGE',
+  'ERR_PARTICIPANT_FAILED',
+  'ERR_PARTICIPANT_TIMEOUT',
+  'ERR_CLOCK_SYNC',
+  'ERR_APPROVAL_FAILED',
+  'ERR_APPROVAL_UNSUPPORTED',
+  'ERR_CANCELLED',
+  'ERR_STOPPED',
+  'ERR_SOURCE_BLIND',
+] as const;
+
+/**
+ * Stable machine-readable codes of {@link FreezeguardError}. Match on `code`, never on
+ * the message text. `ERR_SOURCE_BLIND`: `start()` with `requireSource` found the
+ * maintenance source unreachable (or no cloud at all).
+ */
+export type FreezeguardErrorCode = (typeof FREEZEGUARD_ERROR_CODES)[number];
 
 /**
  * The one error class every freezeguard package throws or reports.

@@ -23,6 +23,7 @@ export type {
   ScheduledEvent,
   ScheduledEventsDocument,
 } from './document.js';
+export { KNOWN_EVENT_TYPES } from './document.js';
 export {
   BALANCER_PRESETS,
   type BalancerOption,
@@ -32,7 +33,11 @@ export {
   balancerFromEnv,
   resolveBalancer,
 } from './drain/balancer.js';
-export { FreezeguardError, type FreezeguardErrorCode } from './errors.js';
+export {
+  FREEZEGUARD_ERROR_CODES,
+  FreezeguardError,
+  type FreezeguardErrorCode,
+} from './errors.js';
 export type {
   FleetContext,
   FleetCoordinator,
@@ -74,7 +79,7 @@ export {
   azureScheduledEvents,
   defaultImdsEndpoint,
 } from './sources/azure.js';
-export { chooseCloud } from './sources/default.js';
+export { chooseCloud, defaultSource, noCloudSource } from './sources/default.js';
 export {
   CLOUD_NAMES,
   type CloudName,
@@ -108,7 +113,8 @@ import { defaultSource } from './sources/default.js';
 /**
  * Creates the process's guard. Nothing happens until `start()`. Without a `source` it
  * watches the cloud named by `FREEZEGUARD_CLOUD` (`azure`, `gcp`, `aws`), else the one
- * {@link detectCloud} finds, else Azure, honouring `FREEZEGUARD_IMDS_ENDPOINT`.
+ * {@link detectCloud} finds, else Azure, honouring `FREEZEGUARD_IMDS_ENDPOINT`; with no
+ * cloud detected and neither variable set, it polls nothing and says so once.
  *
  * @example
  * ```ts

@@ -1,4 +1,78 @@
-import type { CycleInfo, CycleOutcome, Guard, GuardState, PauseSignal } from '@freezeguard/core';
+import {
+  type CycleInfo,
+  type CycleOutcome,
+  FREEZEGUARD_ERROR_CODES,
+  type Guard,
+  type GuardState,
+  KNOWN_EVENT_TYPES,
+  type PauseSignal,
+} from '@freezeguard/core';
+
+/** The `event_type` label of a type freezeguard does not know (it comes from the network). */
+export const OTHER = 'other';
+
+/**
+ * A label value from the network, bounded: one of `known`, else `other`. A metadata
+ * document could otherwise mint a new series per string and exhaust the scraper.
+ *
+ * @example
+ * ```ts
+ * bounded('Freeze', KNOWN_EVENT_TYPES); // 'Freeze'
+ * bounded('x'.repeat(500), KNOWN_EVENT_TYPES); // 'other'
+ * ```
+ */
+export function bounded(value: string, known: readonly string[]): string {
+  return known.includes(value) ? value : OTHER;
+}
+
+/** `event_type`: the five known types, else `other`. */
+export const eventTypeLabel = (type: string): string => bounded(type, KNOWN_EVENT_TYPES);
+
+/** `code`: a FreezeguardError code, else `other` (a code relayed by another process). */
+export const errorCodeLabel = (code: string): string => bounded(code, FREEZEGUARD_ERROR_CODES);
+
+/**
+ * Remembers the last `max` keys: `first(key)` is true once per key, so an EventId listed
+ * in many documents, listed twice in one, or gone and back is counted once. Bounded so a
+ * source minting ids cannot grow it without end.
+ *
+ * @example
+ * ```ts
+ * const once = new OnceEach(1024);
+ * once.first('EV-1'); // true
+ * once.first('EV-1'); // false
+ * ```
+ */
+export class OnceEach {
+  readonly #seen = new Set<string>();
+  readonly #max: number;
+
+  constructor(max = 1024) {
+    this.#max = max;
+  }
+
+  first(key: string): boolean {
+    if (this.#seen.has(key)) return false;
+    this.#seen.add(key);
+    // A Set iterates in insertion order: the oldest key goes first.
+    if (this.#seen.size > this.#max) this.#seen.delete(this.#seen.values().next().value as string);
+    return true;
+  }
+}
+
+/**
+ * 1 while the guard's source answers, 0 while it is blind (no good answer for
+ * `blindAfterMs`) or reads nothing (no cloud detected): read at collection time.
+ *
+ * @example
+ * ```ts
+ * sourceUp(guard); // 1
+ * ```
+ */
+export function sourceUp(guard: Guard): 0 | 1 {
+  const status = guard.status();
+  return !status.blind && status.source.watching !== false ? 1 : 0;
+}
 
 /** Every lifecycle state, so the `state` gauge has a series (0 or 1) for each. */
 export const STATES: readonly GuardState[] = [
@@ -41,10 +115,12 @@ export const DEFAULT_BUCKETS: Required<Buckets> = {
  */
 export interface MetricsSink {
   state(state: GuardState, ready: boolean): void;
+  /** Once per EventId; `eventType` already bounded. */
   event(eventType: string, relevant: boolean): void;
   cycle(outcome: CycleOutcome, outOfRotationSeconds: number | null): void;
   pause(signal: PauseSignal, seconds: number): void;
   participant(name: string, step: 'prepare' | 'resume', outcome: string, seconds: number): void;
+  /** `code` already bounded. */
   sourceError(code: string): void;
   approval(): void;
 }
@@ -54,22 +130,20 @@ export interface MetricsSink {
  * Prometheus and OpenTelemetry backends so both count exactly the same things.
  */
 export function observeGuard(guard: Guard, sink: MetricsSink): () => void {
-  // Ids of the latest document: an event is counted once, when it first appears.
-  let listed = new Set<string>();
+  // An event is counted once, when its EventId first appears, however many documents
+  // list it (and if it leaves and comes back).
+  const counted = new OnceEach();
   const offs = [
     guard.on('state', (state) => sink.state(state, guard.isReady())),
     guard.on('event', (document) => {
-      const now = new Set<string>();
       let reports: ReturnType<Guard['status']>['events'] | null = null;
       for (const event of document.Events) {
-        now.add(event.EventId);
-        if (listed.has(event.EventId)) continue;
+        if (!counted.first(event.EventId)) continue;
         // status() only on a new event: documents change a few times per maintenance.
         reports ??= guard.status().events;
         const report = reports.find((r) => r.eventId === event.EventId);
-        sink.event(event.EventType, report?.relevant ?? false);
+        sink.event(eventTypeLabel(event.EventType), report?.relevant ?? false);
       }
-      listed = now;
     }),
     guard.on('cycle', (info: CycleInfo) =>
       sink.cycle(info.outcome, info.outOfRotationMs > 0 ? info.outOfRotationMs / 1000 : null),
@@ -78,7 +152,7 @@ export function observeGuard(guard: Guard, sink: MetricsSink): () => void {
     guard.on('participant', (call) =>
       sink.participant(call.name, call.step, call.outcome, Math.max(0, call.durationMs) / 1000),
     ),
-    guard.on('error', (error) => sink.sourceError(error.code ?? 'unknown')),
+    guard.on('error', (error) => sink.sourceError(errorCodeLabel(String(error.code)))),
     guard.on('approved', () => sink.approval()),
   ];
   sink.state(guard.state, guard.isReady());

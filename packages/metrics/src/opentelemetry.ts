@@ -2,7 +2,7 @@ import { createRequire } from 'node:module';
 import { FreezeguardError, type Guard, type GuardState } from '@freezeguard/core';
 import { assertGuard, assertOption } from '@freezeguard/core/adapter';
 import type { Meter, ObservableResult } from '@opentelemetry/api';
-import { type Buckets, DEFAULT_BUCKETS, observeGuard, STATES } from './observe.js';
+import { type Buckets, DEFAULT_BUCKETS, observeGuard, STATES, sourceUp } from './observe.js';
 
 /** Options of {@link openTelemetryMetrics}. */
 export interface OpenTelemetryMetricsOptions {
@@ -28,6 +28,7 @@ export const OPENTELEMETRY_METRIC_NAMES = {
   participantDuration: 'freezeguard.participant.duration',
   sourceErrors: 'freezeguard.source.errors',
   approvals: 'freezeguard.approvals',
+  sourceUp: 'freezeguard.source.up',
 } as const;
 
 function defaultMeter(): Meter {
@@ -51,8 +52,8 @@ function defaultMeter(): Meter {
 /**
  * Records the guard's lifecycle as OpenTelemetry metrics (`@opentelemetry/api` ≥ 1.9):
  * the same measurements as {@link prometheusMetrics}, under OpenTelemetry names.
- * Everything is driven by guard events; the two gauges are observed at collection time
- * from values those events set.
+ * Everything is driven by guard events; the gauges are observed at collection time,
+ * from values those events set (and `source.up` from `guard.status().blind`).
  *
  * @example
  * ```ts
@@ -86,6 +87,10 @@ export function openTelemetryMetrics(
   });
   const readyGauge = meter.createObservableGauge(n.ready, {
     description: 'Whether the instance takes traffic: 1 serving, 0 draining for maintenance.',
+  });
+  const sourceUpGauge = meter.createObservableGauge(n.sourceUp, {
+    description:
+      'Whether the maintenance source answers: 1 yes, 0 blind (no good answer for blindAfterMs) or no cloud detected.',
   });
   const events = meter.createCounter(n.events, {
     description: 'Maintenance events seen in the scheduled-events document, by type and relevance.',
@@ -127,8 +132,11 @@ export function openTelemetryMetrics(
     for (const s of STATES) result.observe(s === current ? 1 : 0, { state: s });
   };
   const observeReady = (result: ObservableResult) => result.observe(ready ? 1 : 0);
+  // Read at collection time: blindness is a matter of the clock, not of an event.
+  const observeSourceUp = (result: ObservableResult) => result.observe(sourceUp(guard));
   stateGauge.addCallback(observeState);
   readyGauge.addCallback(observeReady);
+  sourceUpGauge.addCallback(observeSourceUp);
 
   const unsubscribe = observeGuard(guard, {
     state(state, isReady) {
@@ -164,6 +172,7 @@ export function openTelemetryMetrics(
       unsubscribe();
       stateGauge.removeCallback(observeState);
       readyGauge.removeCallback(observeReady);
+      sourceUpGauge.removeCallback(observeSourceUp);
     },
   };
 }

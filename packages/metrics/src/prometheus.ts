@@ -1,7 +1,14 @@
 import type { Guard } from '@freezeguard/core';
 import { assertGuard, assertOption } from '@freezeguard/core/adapter';
 import { Counter, Gauge, Histogram, type Registry, register } from 'prom-client';
-import { type Buckets, CYCLE_OUTCOMES, DEFAULT_BUCKETS, observeGuard, STATES } from './observe.js';
+import {
+  type Buckets,
+  CYCLE_OUTCOMES,
+  DEFAULT_BUCKETS,
+  observeGuard,
+  STATES,
+  sourceUp,
+} from './observe.js';
 
 /** Options of {@link prometheusMetrics}. */
 export interface PrometheusMetricsOptions {
@@ -33,6 +40,7 @@ export const PROMETHEUS_METRIC_NAMES = [
   'freezeguard_participant_duration_seconds',
   'freezeguard_source_errors_total',
   'freezeguard_approvals_total',
+  'freezeguard_source_up',
 ] as const;
 
 /**
@@ -125,6 +133,15 @@ export function prometheusMetrics(
     name: 'freezeguard_approvals_total',
     help: 'Events approved (StartRequests sent) by this instance.',
     registers,
+  });
+  new Gauge({
+    name: 'freezeguard_source_up',
+    help: 'Whether the maintenance source answers: 1 yes, 0 blind (no good answer for blindAfterMs) or no cloud detected. Readiness is unaffected.',
+    registers,
+    // Read at scrape time: blindness is a matter of the clock, not of an event.
+    collect() {
+      this.set(sourceUp(guard));
+    },
   });
   // Series that exist from the start, so increase()/rate() see the first increment.
   for (const outcome of CYCLE_OUTCOMES) cycles.inc({ outcome }, 0);

@@ -13,6 +13,7 @@
  */
 import type { CycleOutcome, Guard, GuardState, Logger } from '@freezeguard/core';
 import { assertGuard, assertOption, errorSummary, withDefaults } from '@freezeguard/core/adapter';
+import { OnceEach } from './observe.js';
 
 /** The lifecycle milestones a webhook can announce. */
 export type WebhookNotification = 'announced' | 'prepared' | 'frozen' | 'resumed' | 'shutdown';
@@ -164,10 +165,15 @@ export function webhooks(guard: Guard, options: WebhookOptions): WebhooksHandle 
     }
   }
 
+  // Each milestone of an event is sent once: a document listing an EventId again, twice,
+  // or after it left, or a second drain of the same event, sends nothing new.
+  const sent = new OnceEach();
+
   function send(
     notification: WebhookNotification,
     text: string,
     facts: Partial<WebhookPayload> = {},
+    variant = '',
   ): void {
     if (closed || !wanted.has(notification)) return;
     if (pending.size >= o.maxInFlight) {
@@ -177,6 +183,9 @@ export function webhooks(guard: Guard, options: WebhookOptions): WebhooksHandle 
       );
       return;
     }
+    const ids = facts.eventIds ?? guard.status().cycle?.eventIds ?? [];
+    if (ids.length > 0 && !sent.first(`${notification}:${variant}:${[...ids].sort().join(',')}`))
+      return;
     const cycle = guard.status().cycle;
     const resource = guard.resourceName ?? null;
     const payload: WebhookPayload = {
@@ -200,15 +209,15 @@ export function webhooks(guard: Guard, options: WebhookOptions): WebhooksHandle 
     return { eventIds: ids, eventType: first?.eventType ?? null };
   }
 
-  let listed = new Set<string>();
   let closed = false;
   const offs = [
     guard.on('event', (document) => {
-      const now = new Set<string>();
+      let reports: ReturnType<Guard['status']>['events'] | null = null;
       for (const event of document.Events) {
-        now.add(event.EventId);
-        if (listed.has(event.EventId)) continue;
-        const report = guard.status().events.find((r) => r.eventId === event.EventId);
+        // Relevance first: an event listed before this VM's name was known is announced
+        // once it is; send() then keeps it to once per EventId.
+        reports ??= guard.status().events;
+        const report = reports.find((r) => r.eventId === event.EventId);
         if (!report?.relevant) continue;
         const when = event.NotBefore ? `not before ${event.NotBefore}` : 'starting now';
         send('announced', `${event.EventType} ${event.EventId} announced, ${when}`, {
@@ -217,7 +226,6 @@ export function webhooks(guard: Guard, options: WebhookOptions): WebhooksHandle 
           notBefore: event.NotBefore || null,
         });
       }
-      listed = now;
     }),
     guard.on('state', (state, previous) => {
       // A Started event goes from preparing straight to frozen: prepared is then said too.
@@ -244,13 +252,18 @@ export function webhooks(guard: Guard, options: WebhookOptions): WebhooksHandle 
           ? `${info.eventType} cancelled; back in rotation after ${seconds(info.outOfRotationMs)}`
           : `back in rotation after ${seconds(info.outOfRotationMs)} (paused ${seconds(info.pausedMs)})` +
             (info.outcome === 'failsafe' ? ', resumed by the fail-safe' : '');
-      send('resumed', text, {
-        eventIds: info.eventIds,
-        eventType: info.eventType,
-        outcome: info.outcome,
-        outOfRotationMs: info.outOfRotationMs,
-        pausedMs: info.pausedMs,
-      });
+      send(
+        'resumed',
+        text,
+        {
+          eventIds: info.eventIds,
+          eventType: info.eventType,
+          outcome: info.outcome,
+          outOfRotationMs: info.outOfRotationMs,
+          pausedMs: info.pausedMs,
+        },
+        info.outcome,
+      );
     }),
   ];
 

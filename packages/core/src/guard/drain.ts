@@ -50,7 +50,7 @@ export function logStartNotes(
     readonly balancer: BalancerProfile;
     readonly balancerGiven: boolean;
   },
-  source: Pick<MaintenanceSource, 'kind' | 'supportsApproval'>,
+  source: Pick<MaintenanceSource, 'kind' | 'supportsApproval' | 'watching'>,
   resourceName: string | undefined,
 ): void {
   if (o.approve !== 'never' && source.supportsApproval === false) {
@@ -59,10 +59,13 @@ export function logStartNotes(
       `freezeguard: approve '${o.approve}' does not apply to ${source.kind}, which has no approval call`,
     );
   }
-  logger.info(
-    { source: source.kind, resourceName: resourceName ?? null },
-    'freezeguard: watching for maintenance events',
-  );
+  // A source that reads nothing (no cloud detected) already said so.
+  if (source.watching !== false) {
+    logger.info(
+      { source: source.kind, resourceName: resourceName ?? null },
+      'freezeguard: watching for maintenance events',
+    );
+  }
   if (!o.balancerGiven) return;
   const notices = tooShortNotices(o.balancer, source.kind);
   if (notices.length === 0) return;

@@ -3,6 +3,7 @@ import type { BalancerProfile } from '../drain/balancer.js';
 import { assertOption, FreezeguardError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { Clock, TimerHandle, Timers } from '../time/clock.js';
+import { BlindWatch } from './blind-watch.js';
 import { composeGuard, type GuardParts, idleTickMs, relevanceRules } from './compose.js';
 import { type Cycle, expectedResumeAt, isDraining, localShutdownEvent } from './cycle.js';
 import { type Active, cycleInfo, step } from './cycle-run.js';
@@ -37,6 +38,7 @@ class GuardImpl implements Guard {
   readonly timers: Timers;
   readonly balancer: BalancerProfile;
   readonly #p: GuardParts;
+  readonly #blind: BlindWatch;
   #state: GuardState = 'idle';
   #running = false;
   #stopped = false;
@@ -56,6 +58,12 @@ class GuardImpl implements Guard {
     });
     ({ logger: this.logger, clock: this.clock, timers: this.timers } = this.#p);
     this.balancer = this.#p.o.balancer;
+    const { source, o } = this.#p;
+    this.#blind = new BlindWatch({
+      ...this.#p,
+      configured: options.source ?? source,
+      blindAfterMs: o.blindAfterMs,
+    });
   }
 
   get state(): GuardState {
@@ -128,6 +136,7 @@ class GuardImpl implements Guard {
       timers: this.timers,
       onDocument: (document) => {
         if (!this.#running) return;
+        this.#blind.seen();
         const inCycle = new Set(this.#active?.cycle.ids ?? []);
         if (
           this.#p.seen.document(
@@ -147,8 +156,15 @@ class GuardImpl implements Guard {
       onTimeReference: (sample) => this.#p.detector.reference(sample),
     });
     this.#p.detector.start();
+    this.#blind.start();
     if (this.#p.name.name === undefined) this.#p.name.resolve();
     logStartNotes(this.logger, this.#p.o, this.#p.source, this.#p.name.name);
+    // requireSource: a guard that cannot see maintenance fails start instead of pretending.
+    if (this.#p.o.requireSource)
+      await this.#blind.firstAnswer().catch(async (err: unknown) => {
+        await this.stop();
+        throw err;
+      });
   }
 
   async stop(): Promise<void> {
@@ -159,6 +175,7 @@ class GuardImpl implements Guard {
     this.#running = false;
     this.#stopped = true;
     this.#p.detector.stop();
+    this.#blind.stop();
     this.#clearWake();
     this.#p.name.stop();
     this.#p.gate?.stop();
@@ -214,6 +231,7 @@ class GuardImpl implements Guard {
       expectedResumeAt: this.expectedResumeAt(),
       participants: this.#p.participants,
       fleet: this.#p.fleet?.status() ?? null,
+      blind: this.#blind.status(),
     });
   }
 

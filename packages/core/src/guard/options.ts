@@ -21,6 +21,8 @@ export const GUARD_DEFAULTS = {
   pauseThresholdMs: 1000,
   tickIntervalMs: 100,
   maxHoldMs: 120_000,
+  blindAfterMs: 30_000,
+  requireSource: false,
 };
 
 /** The options a guard runs with, after defaults and checks. */
@@ -128,6 +130,7 @@ export function resolveGuardOptions(inCode: GuardOptions, env: Env = process.env
     'pauseThresholdMs',
     'tickIntervalMs',
     'maxHoldMs',
+    'blindAfterMs',
   ] as const) {
     assertOption(Number.isFinite(o[key]) && o[key] > 0, key, 'must be a number > 0', o[key]);
   }
@@ -175,6 +178,12 @@ export function resolveGuardOptions(inCode: GuardOptions, env: Env = process.env
     'resourceName',
     'must be a non-empty string',
     o.resourceName,
+  );
+  assertOption(
+    typeof o.requireSource === 'boolean',
+    'requireSource',
+    'must be true or false',
+    o.requireSource,
   );
   if (options.logger !== undefined) assertLogger(options.logger, 'logger');
   return o;

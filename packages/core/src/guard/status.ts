@@ -1,5 +1,6 @@
 import type { FleetStatus } from '../fleet.js';
 import type { MaintenanceSource } from '../sources/source.js';
+import type { BlindStatus } from './blind-watch.js';
 import { type Cycle, isDraining } from './cycle.js';
 import type { Observations } from './observations.js';
 import type { Participants } from './participants.js';
@@ -20,6 +21,7 @@ export interface StatusFacts {
   readonly expectedResumeAt: number | null;
   readonly participants: Participants;
   readonly fleet: FleetStatus | null;
+  readonly blind: BlindStatus;
 }
 
 const iso = (ms: number): string => new Date(ms).toISOString();
@@ -37,7 +39,12 @@ export function buildStatus(f: StatusFacts): GuardStatus {
       kind: f.source.kind,
       documentIncarnation: seen.tracker.incarnation,
       ...f.source.health(),
+      endpoint: f.blind.endpoint,
+      watching: f.blind.watching,
+      blindSince: f.blind.since === null ? null : iso(f.blind.since),
+      blindCause: f.blind.cause,
     },
+    blind: f.blind.blind,
     events: seen.tracker
       .list()
       .filter((t) => t.present)

@@ -153,7 +153,20 @@ export interface GuardStatus {
   readonly source: SourceHealth & {
     readonly kind: string;
     readonly documentIncarnation: number | null;
+    /** The URL the source reads, when it names one. */
+    readonly endpoint: string | null;
+    /** False when the source reads nothing on purpose (kind `none`: no cloud detected). */
+    readonly watching: boolean;
+    /** ISO time since which no good answer came, while blind. */
+    readonly blindSince: string | null;
+    /** The last error, or that nothing answered, while blind. */
+    readonly blindCause: string | null;
   };
+  /**
+   * True when the source gave no good answer for `blindAfterMs`: the guard cannot see
+   * maintenance. Readiness is unaffected; `freezeguard_source_up` is 0.
+   */
+  readonly blind: boolean;
   readonly events: readonly EventReport[];
   readonly cycle: {
     readonly startedAt: string;
@@ -259,6 +272,19 @@ export interface GuardOptions {
    * past NotBefore. Default 120 s.
    */
   readonly maxHoldMs?: number;
+  /**
+   * The source is blind once it gave no good answer for this long (since `start()` or
+   * its last good answer): one error line naming the endpoint, cause and remedy, and
+   * `status().blind`. Readiness is unaffected. Default 30 s.
+   */
+  readonly blindAfterMs?: number;
+  /**
+   * True: `start()` waits for the source's first good answer and rejects with
+   * `ERR_SOURCE_BLIND` (endpoint, cause, remedy) once it is blind, or at once when no
+   * cloud was detected; the guard is then stopped. Default false: a blind guard starts,
+   * says so, and keeps trying.
+   */
+  readonly requireSource?: boolean;
   /** Coordinates draining and approval with other instances, e.g. `redisFleet()` from `@freezeguard/fleet`. */
   /**
    * The balancer in front of this instance: a preset (`azure-lb`, `azure-app-gateway`,

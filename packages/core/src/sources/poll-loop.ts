@@ -82,6 +82,7 @@ export function createPollLoop(o: PollLoopOptions): PollLoop {
     lastErrorAt: null as number | null,
     lastError: null as { code: string; message: string } | null,
     consecutiveFailures: 0,
+    readingSince: null as number | null,
   };
 
   function toFreezeguard(err: unknown): FreezeguardError {
@@ -101,9 +102,11 @@ export function createPollLoop(o: PollLoopOptions): PollLoop {
     const mine = generation;
     let delay = o.intervalMs;
     let failure: unknown = null;
+    health.readingSince = context.clock.now();
     try {
       const { document, nextInMs, error } = await o.read();
       if (!running || mine !== generation) return;
+      health.readingSince = null;
       if (nextInMs !== undefined) delay = nextInMs;
       if (document) {
         try {
@@ -128,6 +131,7 @@ export function createPollLoop(o: PollLoopOptions): PollLoop {
     }
     if (failure !== null) {
       if (!running || mine !== generation) return;
+      health.readingSince = null;
       const error = toFreezeguard(failure);
       health.consecutiveFailures++;
       health.lastErrorAt = context.clock.now();
@@ -169,6 +173,7 @@ export function createPollLoop(o: PollLoopOptions): PollLoop {
     },
     stop() {
       running = false;
+      health.readingSince = null;
       if (timer !== null) ctx?.timers.clearTimeout(timer);
       timer = null;
     },

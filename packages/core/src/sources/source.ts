@@ -13,6 +13,12 @@ export interface SourceHealth {
   readonly consecutiveFailures: number;
   /** Every HTTP request made, retries and approvals included. */
   readonly requests: number;
+  /**
+   * Wall-clock ms the read now in flight began, or null between reads. A hanging GET
+   * (GCE waits up to a minute for a change) is silent by design: after a good answer, the
+   * time spent waiting on the next one does not make the source blind. Optional.
+   */
+  readonly readingSince?: number | null;
 }
 
 /** What a guard hands its source on `start()`. */
@@ -84,5 +90,16 @@ export interface MaintenanceSource {
    * `approve` and logs once that the `approve` option does not apply. Default true.
    */
   readonly supportsApproval?: boolean;
+  /** The URL the source reads, for the blind-source log line and `status()`. Optional. */
+  readonly endpoint?: string;
+  /**
+   * False for a source that reads nothing on purpose (no cloud detected): the guard is
+   * then never blind, since no answer is expected. Default true.
+   */
+  readonly watching?: boolean;
+  /**
+   * How the source has been doing. The guard calls it whenever it looks at blindness
+   * (about once a second) and on `status()`: keep it cheap.
+   */
   health(): SourceHealth;
 }
