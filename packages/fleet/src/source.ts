@@ -317,6 +317,13 @@ export function createSharedSource(inner: MaintenanceSource, runtime: FleetRunti
         ...followed,
         lastError: followed.lastError ? { ...followed.lastError } : null,
         requests: own.requests,
+        // After a good relayed answer a follower waits on the poller, as the poller waits
+        // on a hanging GET (GCE answers only on change): silent by design, not blind. The
+        // poller's errors are relayed, and a poller that dies loses its lease.
+        readingSince:
+          followed.consecutiveFailures === 0 && followed.lastSuccessAt !== null
+            ? followed.lastSuccessAt
+            : null,
       };
     },
   };
