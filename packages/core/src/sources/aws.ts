@@ -3,14 +3,6 @@ import { assertOption, FreezeguardError, withDefaults } from '../errors.js';
 import { type Logger, silentLogger } from '../logger.js';
 import { type Clock, systemClock } from '../time/clock.js';
 import {
-  assertCommonOptions,
-  createMetadataClient,
-  documentBuilder,
-  httpError,
-  type MetadataResponse,
-  parseEndpoint,
-} from './metadata-http.js';
-import {
   type Ec2EventEnd,
   type Ec2EventList,
   ec2Date,
@@ -18,6 +10,14 @@ import {
   parseEc2EventList,
 } from './aws-events.js';
 import { createImdsSession, EC2_TOKEN_HEADER, type ImdsSessionHealth } from './aws-token.js';
+import {
+  assertCommonOptions,
+  createMetadataClient,
+  documentBuilder,
+  httpError,
+  type MetadataResponse,
+  parseEndpoint,
+} from './metadata-http.js';
 import { createPollLoop } from './poll-loop.js';
 import { noApproval, platformEvent, pollLifecycle, resourceName } from './polled-source.js';
 import type { MaintenanceSource, SourceHealth } from './source.js';
@@ -108,7 +108,10 @@ export const EC2_EVENT_TYPES: Readonly<Record<string, string>> = {
  * await guard.start();
  * ```
  */
-export function awsInstanceEvents(options: AwsInstanceEventsOptions = {}): MaintenanceSource & {
+export function awsInstanceEvents(options: AwsInstanceEventsOptions = {}): Omit<
+  MaintenanceSource,
+  'health'
+> & {
   readonly endpoint: string;
   readonly imdsVersion: 1 | 2 | null;
   health(): AwsSourceHealth;

@@ -1,6 +1,7 @@
 import type { ScheduledEvent } from '../document.js';
 import { assertOption, FreezeguardError, withDefaults } from '../errors.js';
 import { type Clock, systemClock, systemTimers, type Timers } from '../time/clock.js';
+import { isNoNotificationsYet, parseUpcomingMaintenance, STOPPING_VALUES } from './gcp-values.js';
 import {
   assertCommonOptions,
   createMetadataClient,
@@ -9,7 +10,6 @@ import {
   type MetadataResponse,
   parseEndpoint,
 } from './metadata-http.js';
-import { isNoNotificationsYet, parseUpcomingMaintenance, STOPPING_VALUES } from './gcp-values.js';
 import { createPollLoop } from './poll-loop.js';
 import { noApproval, platformEvent, pollLifecycle, resourceName } from './polled-source.js';
 import type { MaintenanceSource } from './source.js';

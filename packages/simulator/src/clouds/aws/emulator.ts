@@ -263,7 +263,7 @@ class AwsSimulatorImpl extends EventEmitter {
 
   #setState(eventId: string, state: 'completed' | 'canceled', prefix: string): void {
     const event = this.#events.get(eventId);
-    if (!event || event.State !== 'active') throw new Error(`no active scheduled event ${eventId}`);
+    if (event?.State !== 'active') throw new Error(`no active scheduled event ${eventId}`);
     const finished = { ...event, State: state, Description: `${prefix} ${event.Description}` };
     if (this.#keepFinished) this.#events.set(eventId, finished);
     else {

@@ -92,11 +92,11 @@ const send = textSender({
   'X-Frame-Options': 'SAMEORIGIN',
 });
 /** The 503 body GCE serves on upcoming-maintenance before any notification. */
-export const GCE_NO_NOTIFICATIONS_BODY =
+const GCE_NO_NOTIFICATIONS_BODY =
   '{ "error": "no notifications have been received yet, try again later" }';
 
 /** A window as the metadata server serves it: snake_case keys, string values; `{ }` when empty. */
-export function gceUpcomingJson(u: GceUpcomingMaintenance | null): string {
+function gceUpcomingJson(u: GceUpcomingMaintenance | null): string {
   const out: Record<string, string> = {};
   if (u?.canReschedule !== undefined) out.can_reschedule = String(u.canReschedule);
   if (u?.latestWindowStartTime !== undefined)
