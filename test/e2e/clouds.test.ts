@@ -39,17 +39,30 @@ interface Outcome {
   preparedAheadMs?: number | null;
   /** `/live` answered 503 at some point (it must not: maintenance never fails liveness). */
   liveFailed?: boolean;
+  /** Token PUTs of A left unanswered, and GETs of A answered without a token (spot only). */
+  unansweredPuts?: number;
+  tokenlessGets?: number;
 }
 
 async function pair(
   cloud: 'gcp' | 'aws',
   guarded: boolean,
 ): Promise<{ a: App; simA: GcpSimulator | AwsSimulator; lb: Haproxy }> {
-  const start = (name: string) =>
+  const start = (name: string, container = false) =>
     cloud === 'gcp'
       ? startSimulator({ cloud: 'gcp', resourceName: name })
-      : startSimulator({ cloud: 'aws', resourceName: name, httpTokens: 'required' });
-  const simA = await start('vm-a');
+      : container
+        ? // A runs in a container behind the instance's IMDSv2 hop limit of 1: the answer to
+          // its token PUT never arrives, and only IMDSv1 GETs (still allowed) are answered.
+          startSimulator({
+            cloud: 'aws',
+            resourceName: name,
+            httpTokens: 'optional',
+            httpPutResponseHopLimit: 1,
+            clientHops: 2,
+          })
+        : startSimulator({ cloud: 'aws', resourceName: name, httpTokens: 'required' });
+  const simA = await start('vm-a', true);
   const simB = await start('vm-b');
   closers.push(
     () => simA.close(),
@@ -140,6 +153,11 @@ async function spotInterruption(guarded: boolean): Promise<Outcome> {
   result.drainedAheadMs = notReadyAt === null ? null : Math.round(r.goneAt - notReadyAt);
   result.preparedAheadMs = preparedAt === null ? null : Math.round(r.goneAt - preparedAt);
   result.liveFailed = liveFailed;
+  const sim = simA as AwsSimulator;
+  result.unansweredPuts = sim.unansweredPuts;
+  result.tokenlessGets = sim.requests.filter(
+    (q) => q.method === 'GET' && q.status === 200 && !q.headers['x-aws-ec2-metadata-token'],
+  ).length;
   return result;
 }
 
@@ -192,7 +210,7 @@ describe('the other clouds behind HAProxy', () => {
     expect(damage > 0 || unguarded.p99 >= FREEZE_MS).toBe(true);
   });
 
-  it('EC2 Spot interruption: guarded is drained and prepared before the time, no failed request; unguarded fails', async () => {
+  it('EC2 Spot interruption, from a container behind an IMDSv2 hop limit of 1: guarded is drained and prepared before the time, no failed request; unguarded fails', async () => {
     const guarded = await spotInterruption(true);
     await stopAll();
     while (closers.length) await closers.pop()!();
@@ -205,6 +223,9 @@ describe('the other clouds behind HAProxy', () => {
     // Every phase (traffic, work, data) prepared before the time.
     expect(guarded.preparedAheadMs).toBeGreaterThan(0);
     expect(guarded.liveFailed).toBe(false);
+    // It saw the notice through IMDSv1 GETs: its token PUTs went unanswered.
+    expect(guarded.unansweredPuts).toBeGreaterThan(0);
+    expect(guarded.tokenlessGets).toBeGreaterThan(0);
     expect(unguarded.drainedAheadMs).toBeNull();
     const damage = unguarded.non2xx + unguarded.errors + unguarded.timeouts;
     expect(damage).toBeGreaterThan(0);

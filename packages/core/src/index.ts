@@ -73,7 +73,12 @@ export {
   type LogLevel,
   silentLogger,
 } from './logger.js';
-export { type AwsInstanceEventsOptions, awsInstanceEvents } from './sources/aws.js';
+export {
+  type AwsInstanceEventsOptions,
+  type AwsSourceHealth,
+  awsInstanceEvents,
+} from './sources/aws.js';
+export type { ImdsSessionHealth } from './sources/aws-token.js';
 export {
   type AzureScheduledEventsOptions,
   azureScheduledEvents,

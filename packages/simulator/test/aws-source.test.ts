@@ -1,4 +1,4 @@
-import { awsInstanceEvents } from '@freezeguard/core';
+import { awsInstanceEvents, createGuard } from '@freezeguard/core';
 import { until, wait } from '@freezeguard/test-utils';
 import { request } from 'undici';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -149,7 +149,7 @@ describe('awsInstanceEvents against the EC2 emulator', { timeout: 20_000 }, () =
     expect(w.last().DocumentIncarnation).toBe(w.docs[n - 1]!.DocumentIncarnation);
   });
 
-  it('scheduled events: codes mapped, days ahead kept as NotBefore, completed and canceled ones leave', async () => {
+  it('scheduled events: codes mapped, days ahead kept as NotBefore; a completed one is Started once, a canceled one leaves', async () => {
     await ec2();
     const reboot = sim.scheduleEvent({ code: 'system-reboot', notBeforeInMs: 3 * 86_400_000 });
     const maint = sim.scheduleEvent({ code: 'system-maintenance', notBeforeInMs: 86_400_000 });
@@ -166,12 +166,94 @@ describe('awsInstanceEvents against the EC2 emulator', { timeout: 20_000 }, () =
     expect(byId[stop.EventId]!.EventType).toBe('Terminate');
     expect(byId[retire.EventId]!.EventType).toBe('Terminate');
     expect(byId[ireboot.EventId]!.EventType).toBe('Reboot');
-    const inc = w.last().DocumentIncarnation;
+    const seen = w.docs.length;
     sim.completeEvent(reboot.EventId);
     sim.cancelEvent(stop.EventId);
     await until(() => w.last().Events.length === 3, 5_000, 'two events leaving');
-    expect(w.last().DocumentIncarnation).toBe(inc + 1);
-    expect(sim.events().find((e) => e.EventId === stop.EventId)!.State).toBe('canceled');
+    // EC2 moved both to history; the completed one was listed Started once on the way out.
+    expect(sim.scheduled().map((e) => e.EventId)).not.toContain(reboot.EventId);
+    expect(sim.history().find((e) => e.EventId === stop.EventId)!.State).toBe('canceled');
+    expect(sim.history().find((e) => e.EventId === reboot.EventId)!.State).toBe('completed');
+    const after = w.docs.slice(seen).flatMap((d) => d.Events);
+    expect(after.filter((e) => e.EventId === reboot.EventId).map((e) => e.EventStatus)).toContain(
+      'Started',
+    );
+    expect(after.filter((e) => e.EventId === stop.EventId && e.EventStatus === 'Started')).toEqual(
+      [],
+    );
+    expect(sim.requests.some((r) => r.path.endsWith('events/maintenance/history'))).toBe(true);
+    expect(w.errors).toEqual([]);
+  });
+
+  it('a completed entry still listed under scheduled (State completed) is a completion too', async () => {
+    await ec2({ keepFinishedInScheduled: true });
+    const maint = sim.scheduleEvent({ code: 'system-maintenance', notBeforeInMs: 86_400_000 });
+    const other = sim.scheduleEvent({ code: 'system-reboot', notBeforeInMs: 86_400_000 });
+    const w = watchSource();
+    await until(() => w.last()?.Events.length === 2, 5_000, 'two events');
+    const seen = w.docs.length;
+    sim.completeEvent(maint.EventId);
+    sim.cancelEvent(other.EventId);
+    await until(() => w.last().Events.length === 0, 5_000, 'both leaving');
+    const after = w.docs.slice(seen).flatMap((d) => d.Events);
+    expect(after.filter((e) => e.EventStatus === 'Started').map((e) => e.EventId)).toEqual([
+      maint.EventId,
+    ]);
+    expect(sim.scheduled().map((e) => e.State)).toEqual(['completed', 'canceled']);
+  });
+
+  it('a container behind an IMDSv2 hop limit of 1: the token PUT times out, IMDSv1 GETs see the Spot notice, the token is retried', async () => {
+    await ec2({ httpTokens: 'optional', httpPutResponseHopLimit: 1, clientHops: 2 });
+    const w = watchSource({ tokenTimeoutMs: 300, tokenRetryMs: 1_000 });
+    sim.interruptSpot({ action: 'terminate', inMs: 120_000 });
+    await until(() => w.last()?.Events.some((e) => e.EventType === 'Preempt'), 5_000, 'preempt');
+    expect(sim.unansweredPuts).toBeGreaterThanOrEqual(1);
+    expect(w.source.imdsVersion).toBe(1);
+    expect(w.errors).toEqual([]);
+    const health = w.source.health();
+    expect(health.imds.version).toBe(1);
+    expect(health.imds.fallbackReason).toMatch(/timed out/);
+    expect(health.consecutiveFailures).toBe(0);
+    const warned = w.logger.lines.filter((l) => /IMDSv1/.test(l.msg));
+    expect(warned).toHaveLength(1);
+    expect(warned[0]!.level).toBe('warn');
+    expect(warned[0]!.msg.startsWith('freezeguard: ')).toBe(true);
+    // Retried on the side: still one warning, and reads go on meanwhile.
+    await until(() => sim.unansweredPuts >= 2, 5_000, 'a second token PUT');
+    expect(w.logger.lines.filter((l) => /IMDSv1/.test(l.msg))).toHaveLength(1);
+    // The hop limit raised (modify-instance-metadata-options): back on IMDSv2.
+    sim.setPutResponseHopLimit(2);
+    await until(() => w.source.imdsVersion === 2, 5_000, 'IMDSv2 again');
+    expect(w.source.health().imds).toMatchObject({ version: 2, fallbackReason: null });
+    const n = sim.requests.length;
+    await until(() => sim.requests.length > n + 2, 5_000, 'more reads');
+    const last = sim.requests.filter((r) => r.method === 'GET').at(-1)!;
+    expect(typeof last.headers['x-aws-ec2-metadata-token']).toBe('string');
+  });
+
+  it('where IMDSv2 is required, an unanswered token PUT is reported, never silent', async () => {
+    await ec2({ httpTokens: 'required', httpPutResponseHopLimit: 1, clientHops: 2 });
+    const w = watchSource({ tokenTimeoutMs: 300 });
+    await until(() => w.errors.length >= 1, 5_000, 'an error');
+    expect(w.errors[0]!.error.code).toBe('ERR_IMDS_HTTP');
+    expect(w.source.health().imds.fallbackReason).toMatch(/timed out/);
+  });
+
+  it('answers to a GET with a token carry X-Aws-Ec2-Metadata-Token-Ttl-Seconds, the time it has left', async () => {
+    await ec2({ httpTokens: 'required' });
+    const put = await request(`${sim.url}/latest/api/token`, {
+      method: 'PUT',
+      headers: { 'X-aws-ec2-metadata-token-ttl-seconds': '120' },
+    });
+    expect(put.headers['x-aws-ec2-metadata-token-ttl-seconds']).toBe('120');
+    const token = await put.body.text();
+    const got = await request(`${sim.url}/latest/meta-data/instance-id`, {
+      headers: { 'X-aws-ec2-metadata-token': token },
+    });
+    await got.body.text();
+    const left = Number(got.headers['x-aws-ec2-metadata-token-ttl-seconds']);
+    expect(left).toBeGreaterThanOrEqual(118);
+    expect(left).toBeLessThanOrEqual(120);
   });
 
   it('rebalance recommendations are ignored unless opted in', async () => {
@@ -215,8 +297,42 @@ describe('awsInstanceEvents against the EC2 emulator', { timeout: 20_000 }, () =
   });
 
   it('checks its options', () => {
+    expect(() => awsInstanceEvents({ tokenTimeoutMs: 0 })).toThrow(/`tokenTimeoutMs`/);
+    expect(() => awsInstanceEvents({ tokenRetryMs: 0 })).toThrow(/`tokenRetryMs`/);
     expect(() => awsInstanceEvents({ tokenTtlSeconds: 0 })).toThrow(/`tokenTtlSeconds`/);
     expect(() => awsInstanceEvents({ tokenTtlSeconds: 21_601 })).toThrow(/`tokenTtlSeconds`/);
     expect(() => awsInstanceEvents({ pollIntervalMs: 100 })).toThrow(/`pollIntervalMs`/);
   });
+});
+
+describe('a guard against the EC2 emulator', { timeout: 20_000 }, () => {
+  it.each([
+    ['moved to history', {}],
+    ['left under scheduled as completed', { keepFinishedInScheduled: true }],
+  ])(
+    'a completed system-maintenance (%s) resumes as done, not cancelled; a canceled one is cancelled',
+    async (_n, options) => {
+      await ec2(options);
+      const guard = createGuard({
+        source: awsInstanceEvents({ endpoint: sim.url, pollIntervalMs: 200, maxBackoffMs: 1_000 }),
+        resourceName: ID,
+        drainDelayMs: 100,
+        leadTimeMs: 60_000,
+      });
+      stops.push(() => guard.stop());
+      const resumed: { cancelled: boolean }[] = [];
+      guard.on('resumed', (r) => resumed.push({ cancelled: r.cancelled }));
+      await guard.start();
+      const done = sim.scheduleEvent({ code: 'system-maintenance', notBeforeInMs: 30_000 });
+      await until(() => guard.state === 'ready', 5_000, 'ready');
+      sim.completeEvent(done.EventId);
+      await until(() => resumed.length === 1, 5_000, 'resumed');
+      await until(() => guard.state === 'idle', 5_000, 'idle');
+      const dropped = sim.scheduleEvent({ code: 'system-maintenance', notBeforeInMs: 30_000 });
+      await until(() => guard.state === 'ready', 5_000, 'ready again');
+      sim.cancelEvent(dropped.EventId);
+      await until(() => resumed.length === 2, 5_000, 'cancelled');
+      expect(resumed).toEqual([{ cancelled: false }, { cancelled: true }]);
+    },
+  );
 });

@@ -48,8 +48,8 @@ describe('gcpMaintenanceEvents against the GCE emulator', { timeout: 20_000 }, (
       for (const r of sim.requests) {
         expect(r.headers['metadata-flavor']).toBe('Google');
         expect(r.headers['x-forwarded-for']).toBeUndefined();
-        // upcoming-maintenance is 404 where no window is announced
-        expect(r.status).toBe(r.path.includes('upcoming-maintenance') ? 404 : 200);
+        // upcoming-maintenance answers 503 until this VM has had a notification
+        expect(r.status).toBe(r.path.includes('upcoming-maintenance') ? 503 : 200);
       }
       expect(w.source.supportsApproval).toBe(false);
       await expect(w.source.approve('x')).rejects.toMatchObject({
@@ -63,7 +63,7 @@ describe('gcpMaintenanceEvents against the GCE emulator', { timeout: 20_000 }, (
   it('watches with hanging GETs (wait_for_change, last_etag, timeout_sec), not tight polling', async () => {
     await gce();
     const w = watchSource({ hangTimeoutSec: 30 });
-    // maintenance-event and preempted hang; upcoming-maintenance (404) is rechecked later
+    // maintenance-event and preempted hang; upcoming-maintenance (503) is rechecked later
     await until(() => sim.hanging >= 2, 5_000, 'two hanging GETs');
     const settled = sim.requests.length;
     await wait(1_500);
@@ -179,6 +179,92 @@ describe('gcpMaintenanceEvents against the GCE emulator', { timeout: 20_000 }, (
     await until(() => sim.hanging >= 3, 5_000, 'all three keys hanging');
     expect(m.last().Events).toEqual([]);
     expect(m.errors).toEqual([]);
+  });
+
+  it('upcoming-maintenance as GCE serves it: asked with ?alt=json, snake_case string values, { } for none', async () => {
+    const start = new Date(Date.now() + 5 * 3_600_000);
+    start.setUTCMilliseconds(0);
+    await gce({ cloud: 'gcp', onHostMaintenance: 'TERMINATE' });
+    sim.setUpcomingMaintenance({
+      type: 'SCHEDULED',
+      canReschedule: true,
+      windowStartTime: start.toISOString(),
+      windowEndTime: new Date(start.getTime() + 3_600_000).toISOString(),
+      maintenanceStatus: 'PENDING',
+    });
+    const w = watchSource();
+    await until(() => w.last()?.Events.length === 1, 5_000, 'the window');
+    expect(w.last().Events[0]).toMatchObject({
+      EventType: 'Terminate',
+      EventStatus: 'Scheduled',
+      notBefore: start.getTime(),
+    });
+    const asked = sim.requests.filter((r) => r.path.includes('upcoming-maintenance'));
+    expect(asked.length).toBeGreaterThan(0);
+    for (const r of asked) expect(r.path).toMatch(/[?&]alt=json(&|$)/);
+    // What the emulator served is what GCE serves.
+    const body = await fetch(
+      `${sim.url}/computeMetadata/v1/instance/upcoming-maintenance?alt=json`,
+      {
+        headers: { 'Metadata-Flavor': 'Google' },
+      },
+    ).then((r) => r.json());
+    expect(body).toEqual({
+      can_reschedule: 'true',
+      maintenance_status: 'PENDING',
+      type: 'SCHEDULED',
+      window_start_time: start.toISOString(),
+      window_end_time: new Date(start.getTime() + 3_600_000).toISOString(),
+    });
+    sim.setUpcomingMaintenance(null);
+    await until(() => w.last().Events.length === 0, 5_000, 'the window leaving');
+    const none = await fetch(
+      `${sim.url}/computeMetadata/v1/instance/upcoming-maintenance?alt=json`,
+      {
+        headers: { 'Metadata-Flavor': 'Google' },
+      },
+    );
+    expect(none.status).toBe(200);
+    expect(await none.json()).toEqual({});
+    expect(w.errors).toEqual([]);
+  });
+
+  it('503 "no notifications have been received yet" is no window, not a failure: no backoff, a MIGRATE seen at once', async () => {
+    await gce();
+    const w = watchSource({ upcomingRecheckMs: 250, hangTimeoutSec: 30 });
+    await until(
+      () => sim.requests.filter((r) => r.status === 503).length >= 3,
+      5_000,
+      'three 503 answers',
+    );
+    const res = await fetch(
+      `${sim.url}/computeMetadata/v1/instance/upcoming-maintenance?alt=json`,
+      {
+        headers: { 'Metadata-Flavor': 'Google' },
+      },
+    );
+    expect(res.status).toBe(503);
+    expect(await res.text()).toMatch(/no notifications have been received yet/);
+    expect(w.errors).toEqual([]);
+    expect(w.source.health()).toMatchObject({ consecutiveFailures: 0, lastError: null });
+    expect(w.logger.lines.filter((l) => l.level === 'warn')).toEqual([]);
+    sim.setMaintenanceEvent('MIGRATE_ON_HOST_MAINTENANCE');
+    await until(() => w.last().Events.length === 1, 3_000, 'the migration event');
+    expect(w.errors).toEqual([]);
+  });
+
+  it('SHUTDOWN_ON_HOST_MAINTENANCE is a stop with the 60 s notice, not an unknown value', async () => {
+    await gce();
+    const w = watchSource();
+    await until(() => sim.hanging >= 2, 5_000, 'hanging GETs');
+    const t0 = Date.now();
+    sim.setMaintenanceEvent('SHUTDOWN_ON_HOST_MAINTENANCE');
+    await until(() => w.last().Events.length === 1, 3_000, 'the event');
+    const ev = w.last().Events[0]!;
+    expect(ev).toMatchObject({ EventType: 'Terminate', EventStatus: 'Scheduled' });
+    expect(ev.Description).toMatch(/SHUTDOWN_ON_HOST_MAINTENANCE/);
+    expect(ev.notBefore! - t0).toBeGreaterThan(58_000);
+    expect(ev.notBefore! - t0).toBeLessThan(64_000);
   });
 
   it.each([

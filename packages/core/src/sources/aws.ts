@@ -1,7 +1,15 @@
-import { parseNotBefore, type ScheduledEvent } from '../document.js';
+import type { ScheduledEvent } from '../document.js';
 import { assertOption, FreezeguardError, withDefaults } from '../errors.js';
 import { type Logger, silentLogger } from '../logger.js';
 import { type Clock, systemClock } from '../time/clock.js';
+import {
+  type Ec2EventEnd,
+  type Ec2EventList,
+  ec2Date,
+  ec2EventEnd,
+  parseEc2EventList,
+} from './aws-events.js';
+import { createImdsSession, EC2_TOKEN_HEADER, type ImdsSessionHealth } from './aws-token.js';
 import {
   assertCommonOptions,
   createMetadataClient,
@@ -12,7 +20,13 @@ import {
 } from './metadata-http.js';
 import { createPollLoop } from './poll-loop.js';
 import { noApproval, platformEvent, pollLifecycle, resourceName } from './polled-source.js';
-import type { MaintenanceSource } from './source.js';
+import type { MaintenanceSource, SourceHealth } from './source.js';
+
+/** `health()` of {@link awsInstanceEvents}: the poll loop's, plus how it talks to IMDS. */
+export interface AwsSourceHealth extends SourceHealth {
+  /** IMDSv2 or the IMDSv1 fallback, and why. */
+  readonly imds: ImdsSessionHealth;
+}
 
 /** Options of {@link awsInstanceEvents}. */
 export interface AwsInstanceEventsOptions {
@@ -31,6 +45,14 @@ export interface AwsInstanceEventsOptions {
   /** IMDSv2 session token lifetime, seconds (1–21600). Default 21600. */
   readonly tokenTtlSeconds?: number;
   /**
+   * Timeout of the token PUT. Default 2000. A PUT that times out (an IMDSv2 hop limit of 1
+   * seen from a container), cannot connect, or answers 403/404/405 falls back to IMDSv1
+   * GETs, as the AWS SDKs do.
+   */
+  readonly tokenTimeoutMs?: number;
+  /** While on IMDSv1 after such a failure, a token PUT is tried again this often. Default 5 min. */
+  readonly tokenRetryMs?: number;
+  /**
    * Treat a Spot rebalance recommendation (an early warning of a likely interruption) as
    * an interruption due now. Default false.
    */
@@ -43,6 +65,8 @@ const DEFAULTS = {
   maxBackoffMs: 5_000,
   maxBodyBytes: 1024 * 1024,
   tokenTtlSeconds: 21_600,
+  tokenTimeoutMs: 2_000,
+  tokenRetryMs: 5 * 60_000,
   rebalance: false,
 };
 
@@ -59,16 +83,21 @@ export const EC2_EVENT_TYPES: Readonly<Record<string, string>> = {
 };
 
 /**
- * AWS EC2 instance events as a {@link MaintenanceSource}, from IMDS (IMDSv2 session
- * tokens, IMDSv1 only where the token call is not supported). It delivers Azure-shaped
- * documents:
+ * AWS EC2 instance events as a {@link MaintenanceSource}, from IMDS. It uses IMDSv2
+ * session tokens and, as the AWS SDKs do, falls back to IMDSv1 GETs when the token PUT
+ * times out (an IMDSv2 hop limit of 1 seen from a container), cannot connect, or answers
+ * 403/404/405; it then tries a token again every `tokenRetryMs` and says so in `health().imds`.
+ * It delivers Azure-shaped documents:
  *
  * - `spot/instance-action` (`terminate`, `stop`, `hibernate`) → `Preempt` with its `time`
  *   as NotBefore (404 means none);
  * - `events/maintenance/scheduled`: `instance-reboot`/`system-reboot` → `Reboot`,
  *   `system-maintenance` → `Freeze`, `instance-retirement`/`instance-stop` → `Terminate`,
- *   with their NotBefore (days ahead: the lifecycle waits for its lead time); `completed`
- *   or `canceled` ones leave the document;
+ *   with their NotBefore (days ahead: the lifecycle waits for its lead time). EC2 never
+ *   says an event started: when one leaves the active list (State `completed`/`canceled`,
+ *   or moved to `events/maintenance/history`), a completed one is listed once as
+ *   `Started` and then leaves, so the cycle ends as resumed; a canceled one just leaves
+ *   (cancelled). Where EC2 does not say which, an event gone after its NotBefore completed;
  * - `events/recommendations/rebalance` → `Preempt` due now, only with `rebalance: true`.
  *
  * EC2 has no approval call: `supportsApproval` is false.
@@ -79,9 +108,14 @@ export const EC2_EVENT_TYPES: Readonly<Record<string, string>> = {
  * await guard.start();
  * ```
  */
-export function awsInstanceEvents(
-  options: AwsInstanceEventsOptions = {},
-): MaintenanceSource & { readonly endpoint: string; readonly imdsVersion: 1 | 2 | null } {
+export function awsInstanceEvents(options: AwsInstanceEventsOptions = {}): Omit<
+  MaintenanceSource,
+  'health'
+> & {
+  readonly endpoint: string;
+  readonly imdsVersion: 1 | 2 | null;
+  health(): AwsSourceHealth;
+} {
   const o = withDefaults(DEFAULTS, options);
   const base = parseEndpoint(
     options.endpoint ?? (process.env.FREEZEGUARD_IMDS_ENDPOINT || 'http://169.254.169.254'),
@@ -93,6 +127,8 @@ export function awsInstanceEvents(
     'must be an integer from 1 to 21600 (IMDSv2 limits)',
     o.tokenTtlSeconds,
   );
+  assertOption(o.tokenTimeoutMs > 0, 'tokenTimeoutMs', 'must be > 0', o.tokenTimeoutMs);
+  assertOption(o.tokenRetryMs > 0, 'tokenRetryMs', 'must be > 0', o.tokenRetryMs);
   const configuredName =
     options.resourceName ?? (process.env.FREEZEGUARD_RESOURCE_NAME || undefined);
 
@@ -104,93 +140,48 @@ export function awsInstanceEvents(
     firstRequestTimeoutMs: o.requestTimeoutMs,
     maxBodyBytes: o.maxBodyBytes,
   });
-  const tokenUrl = new URL('/latest/api/token', base);
   const metaUrl = (path: string) => new URL(`/latest/meta-data/${path}`, base);
   const documents = documentBuilder();
   let clock: Clock = systemClock;
   let logger: Logger = silentLogger;
-  const name = resourceName(configuredName ?? null, async () => {
+  const session = createImdsSession({
+    client,
+    tokenUrl: new URL('/latest/api/token', base),
+    ttlSeconds: o.tokenTtlSeconds,
+    timeoutMs: o.tokenTimeoutMs,
+    retryMs: o.tokenRetryMs,
+    clock: () => clock,
+    logger: () => logger,
+  });
+  const instanceId = async () => {
     const res = await get('instance-id');
     if (res.status !== 200) throw httpError('EC2 IMDS', res, 'instance-id');
     return res.body.toString('utf8').trim();
-  });
+  };
+  const name = resourceName(configuredName ?? null, instanceId);
   // The instance id is the VM's identity even when `resourceName` is configured otherwise.
-  const vmId = resourceName(null, async () => {
-    const res = await get('instance-id');
-    if (res.status !== 200) throw httpError('EC2 IMDS', res, 'instance-id');
-    return res.body.toString('utf8').trim();
-  });
-  let token: { value: string; expiresAt: number } | null = null;
-  let version: 1 | 2 | null = null;
-  let tokenFetch: Promise<string | null> | null = null;
+  const vmId = resourceName(null, instanceId);
   let previous: {
     spot: ScheduledEvent | null;
     rebalance: ScheduledEvent | null;
     scheduled: ScheduledEvent[];
-  } = {
-    spot: null,
-    rebalance: null,
-    scheduled: [],
-  };
+  } = { spot: null, rebalance: null, scheduled: [] };
 
-  /** A session token, fetched when missing or close to expiry; null when IMDSv1 is in use. */
-  function sessionToken(): Promise<string | null> {
-    const mono = clock.monotonic();
-    if (version === 1) return Promise.resolve(null);
-    // Refresh with a tenth of the lifetime (at most a minute) left, never at the edge.
-    const margin = Math.min(60_000, (o.tokenTtlSeconds * 1000) / 10);
-    if (token && mono < token.expiresAt - margin) return Promise.resolve(token.value);
-    tokenFetch ??= fetchToken().finally(() => {
-      tokenFetch = null;
-    });
-    return tokenFetch;
-  }
-
-  async function fetchToken(): Promise<string | null> {
-    const sentAt = clock.monotonic();
-    const res = await client.send(tokenUrl, {
-      method: 'PUT',
-      headers: { 'X-aws-ec2-metadata-token-ttl-seconds': String(o.tokenTtlSeconds) },
-    });
-    if (res.status === 200) {
-      const value = res.body.toString('utf8').trim();
-      if (value === '')
-        throw new FreezeguardError('ERR_IMDS_HTTP', 'EC2 IMDS returned an empty token');
-      const ttlHeader = Number(res.headers['x-aws-ec2-metadata-token-ttl-seconds']);
-      const ttl = Number.isFinite(ttlHeader) && ttlHeader > 0 ? ttlHeader : o.tokenTtlSeconds;
-      token = { value, expiresAt: sentAt + ttl * 1000 };
-      if (version !== 2) logger.debug({}, 'freezeguard: EC2 IMDSv2 session token acquired');
-      version = 2;
-      return value;
-    }
-    // The token call itself is not there (IMDSv1-only environments): fall back, as the
-    // AWS SDKs do. 400 means our request was wrong and anything else may pass: no fallback.
-    if (res.status === 403 || res.status === 404 || res.status === 405) {
-      logger.warn(
-        { status: res.status },
-        'freezeguard: EC2 IMDS does not support session tokens (IMDSv2); falling back to IMDSv1',
-      );
-      version = 1;
-      token = null;
-      return null;
-    }
-    throw httpError('EC2 IMDS', res, 'PUT /latest/api/token');
-  }
-
-  /** GET with the session token; on 401 the token is renewed and the GET tried once more. */
+  /** GET with the session token (none on IMDSv1); on 401 a new session, and the GET once more. */
   async function get(path: string): Promise<MetadataResponse> {
     const send = async () => {
-      const t = await sessionToken();
-      return client.send(
+      const t = await session.token();
+      const res = await client.send(
         metaUrl(path),
-        t === null ? {} : { headers: { 'X-aws-ec2-metadata-token': t } },
+        t === null ? {} : { headers: { [EC2_TOKEN_HEADER]: t } },
       );
+      if (t !== null) session.observe(res);
+      return res;
     };
     let res = await send();
     if (res.status === 401) {
       // Expired or revoked token, or IMDSv1 no longer allowed: start a new session.
-      token = null;
-      if (version === 1) version = null;
+      session.invalidate();
       res = await send();
     }
     return res;
@@ -200,9 +191,15 @@ export function awsInstanceEvents(
     return new FreezeguardError('ERR_BAD_DOCUMENT', `EC2 IMDS: ${message}`, { cause });
   }
 
-  function event(id: string, type: string, notBefore: number, description: string) {
+  function event(
+    id: string,
+    type: string,
+    notBefore: number,
+    description: string,
+    status: 'Scheduled' | 'Started' = 'Scheduled',
+  ) {
     const resources = name.current === null ? [] : [name.current];
-    return platformEvent({ id, type, status: 'Scheduled', notBefore, description, resources });
+    return platformEvent({ id, type, status, notBefore, description, resources });
   }
 
   function json(res: MetadataResponse, what: string): unknown {
@@ -210,17 +207,6 @@ export function awsInstanceEvents(
       return JSON.parse(res.body.toString('utf8'));
     } catch (cause) {
       throw bad(`${what} is not JSON`, cause);
-    }
-  }
-
-  function date(value: unknown, what: string): number {
-    if (typeof value !== 'string') throw bad(`${what} must be a date string`);
-    try {
-      const ms = parseNotBefore(value);
-      if (ms === null) throw bad(`${what} is empty`);
-      return ms;
-    } catch (cause) {
-      throw bad(`${what} is not a date: ${JSON.stringify(value.slice(0, 80))}`, cause);
     }
   }
 
@@ -232,7 +218,7 @@ export function awsInstanceEvents(
     const action = (body as { action?: unknown })?.action;
     if (typeof action !== 'string' || action === '')
       throw bad('spot/instance-action has no action');
-    const at = date((body as { time?: unknown }).time, 'spot/instance-action time');
+    const at = ec2Date((body as { time?: unknown }).time, 'spot/instance-action time');
     return event(`aws-spot-${action}-${at}`, 'Preempt', at, `EC2 Spot interruption: ${action}`);
   }
 
@@ -240,7 +226,7 @@ export function awsInstanceEvents(
     const res = await get('events/recommendations/rebalance');
     if (res.status === 404) return null;
     if (res.status !== 200) throw httpError('EC2 IMDS', res, 'events/recommendations/rebalance');
-    const at = date(
+    const at = ec2Date(
       (json(res, 'rebalance') as { noticeTime?: unknown })?.noticeTime,
       'rebalance noticeTime',
     );
@@ -252,37 +238,62 @@ export function awsInstanceEvents(
     );
   }
 
-  async function readScheduled(): Promise<ScheduledEvent[]> {
-    const res = await get('events/maintenance/scheduled');
-    if (res.status === 404) return [];
-    if (res.status !== 200) throw httpError('EC2 IMDS', res, 'events/maintenance/scheduled');
-    const list = json(res, 'events/maintenance/scheduled');
-    if (!Array.isArray(list)) throw bad('events/maintenance/scheduled must be a JSON array');
-    const events: ScheduledEvent[] = [];
-    list.forEach((raw: unknown, i: number) => {
-      if (typeof raw !== 'object' || raw === null) throw bad(`scheduled[${i}] must be an object`);
-      const e = raw as Record<string, unknown>;
-      const state = typeof e.State === 'string' ? e.State.toLowerCase() : 'active';
-      const description = typeof e.Description === 'string' ? e.Description : '';
-      // Finished or withdrawn events stay listed for a while; to the lifecycle they are gone.
-      if (state === 'completed' || state === 'canceled' || state === 'cancelled') return;
-      if (/^\[(completed|canceled|cancelled)\]/i.test(description)) return;
-      if (typeof e.Code !== 'string' || e.Code === '')
-        throw bad(`scheduled[${i}].Code must be a string`);
-      if (typeof e.EventId !== 'string' || e.EventId === '')
-        throw bad(`scheduled[${i}].EventId must be a string`);
-      const at = date(e.NotBefore, `scheduled[${i}].NotBefore`);
-      const type = EC2_EVENT_TYPES[e.Code] ?? e.Code;
+  async function readList(path: string): Promise<Ec2EventList> {
+    const res = await get(path);
+    if (res.status === 404) return { active: [], ended: new Map() };
+    if (res.status !== 200) throw httpError('EC2 IMDS', res, path);
+    return parseEc2EventList(json(res, path), path);
+  }
+
+  /**
+   * The active scheduled events, plus each one that left since the last read and
+   * completed, listed once more as `Started`: EC2 never says an event started, and to the
+   * lifecycle an event that leaves without having started was cancelled.
+   */
+  async function readScheduled(): Promise<{ events: ScheduledEvent[]; completed: number }> {
+    const list = await readList('events/maintenance/scheduled');
+    const events = list.active.map((e) =>
+      event(
+        e.id,
+        EC2_EVENT_TYPES[e.code] ?? e.code,
+        e.notBefore,
+        `EC2 scheduled event ${e.code}${e.description ? `: ${e.description}` : ''}`,
+      ),
+    );
+    const listed = new Set(events.map((e) => e.EventId));
+    const gone = previous.scheduled.filter(
+      (e) => e.EventStatus === 'Scheduled' && !listed.has(e.EventId),
+    );
+    let history: ReadonlyMap<string, Ec2EventEnd> | null = null;
+    let completed = 0;
+    for (const e of gone) {
+      let said = list.ended.get(e.EventId);
+      if (said === undefined) {
+        // Asked only when an event left: EC2 moves finished events to history.
+        history ??= await readList('events/maintenance/history').then(
+          (h) => h.ended,
+          () => new Map(),
+        );
+        said = history.get(e.EventId);
+      }
+      const end = ec2EventEnd({ said, notBefore: e.notBefore ?? 0, now: clock.now() });
+      logger.info(
+        { eventId: e.EventId, end, stated: said !== undefined },
+        `freezeguard: EC2 scheduled event ${end === 'completed' ? 'completed' : 'canceled'}`,
+      );
+      if (end !== 'completed') continue;
       events.push(
         event(
           e.EventId,
-          type,
-          at,
-          `EC2 scheduled event ${e.Code}${description ? `: ${description}` : ''}`,
+          e.EventType,
+          e.notBefore ?? clock.now(),
+          `${e.Description} (completed)`,
+          'Started',
         ),
       );
-    });
-    return events;
+      completed++;
+    }
+    return { events, completed };
   }
 
   async function read() {
@@ -298,13 +309,18 @@ export function awsInstanceEvents(
       }
     };
     const spot = await part(readSpot, previous.spot);
-    const scheduled = await part(readScheduled, previous.scheduled);
+    const { events: scheduled, completed } = await part(readScheduled, {
+      events: previous.scheduled.filter((e) => e.EventStatus === 'Scheduled'),
+      completed: 0,
+    });
     const rebalance = o.rebalance ? await part(readRebalance, previous.rebalance) : null;
     if (errors.length === 3 || (!o.rebalance && errors.length === 2)) throw errors[0];
     previous = { spot, scheduled, rebalance };
     const events = [...(spot ? [spot] : []), ...(rebalance ? [rebalance] : []), ...scheduled];
     const document = documents.build(events);
-    return errors.length === 0 ? { document } : { document, error: errors[0] };
+    // A completed event is listed Started for one read only: read again soon to drop it.
+    const next = completed > 0 ? { nextInMs: 0 } : {};
+    return errors.length === 0 ? { document, ...next } : { document, error: errors[0] };
   }
 
   const loop = createPollLoop({
@@ -315,19 +331,24 @@ export function awsInstanceEvents(
     read,
   });
 
+  const lifecycle = pollLifecycle(client, loop, (context) => {
+    clock = context.clock;
+    logger = context.logger;
+  });
+
   return {
     kind: 'ec2-imds',
     endpoint: base.origin,
     get imdsVersion() {
-      return version;
+      return session.version;
     },
     ...noApproval(
       'EC2 has no call to start an instance event early; approval applies to Azure only',
     ),
-    ...pollLifecycle(client, loop, (context) => {
-      clock = context.clock;
-      logger = context.logger;
-    }),
+    ...lifecycle,
+    health() {
+      return { ...lifecycle.health(), imds: session.health() };
+    },
     async resolveResourceName() {
       return (await name.resolve()) ?? undefined;
     },

@@ -1,6 +1,7 @@
-import { parseNotBefore, type ScheduledEvent } from '../document.js';
+import type { ScheduledEvent } from '../document.js';
 import { assertOption, FreezeguardError, withDefaults } from '../errors.js';
-import { type Clock, systemClock } from '../time/clock.js';
+import { type Clock, systemClock, systemTimers, type Timers } from '../time/clock.js';
+import { isNoNotificationsYet, parseUpcomingMaintenance, STOPPING_VALUES } from './gcp-values.js';
 import {
   assertCommonOptions,
   createMetadataClient,
@@ -70,6 +71,8 @@ type Key = 'maintenance' | 'preempted' | 'upcoming';
 interface Watch {
   readonly key: Key;
   readonly path: string;
+  /** Query parameters every request of this key carries (`alt=json`), or ''. */
+  readonly alt: string;
   etag: string | null;
   value: string | null;
   /** Monotonic ms before which this key is not asked again (404 rechecks, retries). */
@@ -94,10 +97,13 @@ interface Sighting {
  * - `instance/maintenance-event` `MIGRATE_ON_HOST_MAINTENANCE` → a `Freeze`, `Started`
  *   (the live migration's blackout can come any moment after the ~60 s notice); it leaves
  *   the document when the value returns to `NONE`.
- * - `TERMINATE_ON_HOST_MAINTENANCE` → `Terminate`, NotBefore 60 s after it was seen.
+ * - `TERMINATE_ON_HOST_MAINTENANCE`, `SHUTDOWN_ON_HOST_MAINTENANCE` → `Terminate`,
+ *   NotBefore 60 s after it was seen.
  * - `instance/preempted` `TRUE` → `Preempt`, NotBefore 30 s after it was seen.
- * - `instance/upcoming-maintenance` windows, on VMs that stop for maintenance → `Terminate`
- *   with the window start as NotBefore (live-migrated VMs get their 60 s notice anyway).
+ * - `instance/upcoming-maintenance` windows (read with `?alt=json`: snake_case, string
+ *   values; `{ }` and the 503 "no notifications have been received yet" mean no window),
+ *   on VMs that stop for maintenance → `Terminate` with the window start as NotBefore
+ *   (live-migrated VMs get their 60 s notice anyway).
  *
  * Keys are watched with hanging GETs (`wait_for_change=true&last_etag=…&timeout_sec=…`),
  * never tight polling; every request sends `Metadata-Flavor: Google` and every answer
@@ -136,17 +142,19 @@ export function gcpMaintenanceEvents(
   const watches: Watch[] = [
     watch('maintenance', 'maintenance-event'),
     watch('preempted', 'preempted'),
-    ...(o.upcomingMaintenance ? [watch('upcoming', 'upcoming-maintenance')] : []),
+    // Served as JSON only when asked for it.
+    ...(o.upcomingMaintenance ? [watch('upcoming', 'upcoming-maintenance', 'alt=json')] : []),
   ];
   const documents = documentBuilder();
   let clock: Clock = systemClock;
+  let timers: Timers = systemTimers;
   const name = resourceName(configuredName ?? null, () => text('name'));
   const vmId = resourceName(null, () => text('id'));
   let onHostMaintenance: string | null = null;
   const sightings: Partial<Record<Key, Sighting>> = {};
 
-  function watch(key: Key, path: string): Watch {
-    return { key, path, etag: null, value: null, nextAt: 0, pending: null };
+  function watch(key: Key, path: string, alt = ''): Watch {
+    return { key, path, alt, etag: null, value: null, nextAt: 0, pending: null };
   }
 
   /** A GET whose answer must come from the metadata server itself. */
@@ -171,11 +179,17 @@ export function gcpMaintenanceEvents(
   }
 
   function request(w: Watch): Promise<Settled> {
-    const query =
-      w.etag !== null
-        ? `?wait_for_change=true&last_etag=${encodeURIComponent(w.etag)}&timeout_sec=${o.hangTimeoutSec}`
-        : '';
-    const timeoutMs = query ? o.hangTimeoutSec * 1000 + o.requestTimeoutMs : o.requestTimeoutMs;
+    const params = [
+      ...(w.alt ? [w.alt] : []),
+      ...(w.etag !== null
+        ? [
+            `wait_for_change=true&last_etag=${encodeURIComponent(w.etag)}&timeout_sec=${o.hangTimeoutSec}`,
+          ]
+        : []),
+    ];
+    const query = params.length > 0 ? `?${params.join('&')}` : '';
+    const timeoutMs =
+      w.etag !== null ? o.hangTimeoutSec * 1000 + o.requestTimeoutMs : o.requestTimeoutMs;
     return get(w.path, query, timeoutMs).then(
       (res) => ({ watch: w, res }),
       (error: unknown) => ({ watch: w, error }),
@@ -184,8 +198,9 @@ export function gcpMaintenanceEvents(
 
   /** Applies one answer; throws when it is unusable (the key keeps its previous value). */
   function apply(w: Watch, res: MetadataResponse, now: number): void {
-    if (w.key === 'upcoming' && res.status === 404) {
-      // Not offered for this VM or zone (or no window right now): look again later.
+    if (w.key === 'upcoming' && (res.status === 404 || isNoNotificationsYet(res))) {
+      // 404: not offered for this VM or zone. 503 "no notifications have been received
+      // yet": nothing announced since boot. Neither is a failure: no window, look again later.
       w.value = null;
       w.etag = null;
       w.nextAt = now + o.upcomingRecheckMs;
@@ -205,40 +220,12 @@ export function gcpMaintenanceEvents(
     if (w.key === 'preempted' && value !== 'TRUE' && value !== 'FALSE') {
       throw bad(`preempted must be TRUE or FALSE, got ${JSON.stringify(value.slice(0, 80))}`);
     }
-    if (w.key === 'upcoming' && value !== '') upcomingWindow(value);
+    if (w.key === 'upcoming') parseUpcomingMaintenance(value);
     w.value = value;
   }
 
   function bad(message: string): FreezeguardError {
     return new FreezeguardError('ERR_BAD_DOCUMENT', `GCE metadata: ${message}`);
-  }
-
-  function upcomingWindow(value: string): { start: number; status: string; type: string } | null {
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(value);
-    } catch {
-      throw bad('upcoming-maintenance is not JSON');
-    }
-    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed))
-      throw bad('upcoming-maintenance must be a JSON object');
-    const p = parsed as Record<string, unknown>;
-    const startText = p.windowStartTime ?? p.latestWindowStartTime;
-    if (startText === undefined) return null;
-    if (typeof startText !== 'string')
-      throw bad('upcoming-maintenance windowStartTime must be a string');
-    let start: number | null;
-    try {
-      start = parseNotBefore(startText);
-    } catch {
-      throw bad(`upcoming-maintenance windowStartTime is not a date: ${JSON.stringify(startText)}`);
-    }
-    if (start === null) return null;
-    return {
-      start,
-      status: typeof p.maintenanceStatus === 'string' ? p.maintenanceStatus : 'PENDING',
-      type: typeof p.type === 'string' ? p.type : 'SCHEDULED',
-    };
   }
 
   /** Remembers when a value was first seen; forgets it when it goes away. */
@@ -291,14 +278,14 @@ export function gcpMaintenanceEvents(
             'GCE live migration (maintenance-event MIGRATE_ON_HOST_MAINTENANCE)',
           ),
         );
-      } else if (m.value === 'TERMINATE_ON_HOST_MAINTENANCE') {
+      } else if (STOPPING_VALUES.has(m.value)) {
         events.push(
           event(
             id,
             'Terminate',
             'Scheduled',
             m.since + GCE_MAINTENANCE_NOTICE_MS,
-            'GCE host maintenance stops this VM (maintenance-event TERMINATE_ON_HOST_MAINTENANCE)',
+            `GCE host maintenance stops this VM (maintenance-event ${m.value})`,
           ),
         );
       } else {
@@ -326,7 +313,7 @@ export function gcpMaintenanceEvents(
         ),
       );
     }
-    const upcoming = watches[2]?.value ? upcomingWindow(watches[2].value) : null;
+    const upcoming = watches[2]?.value ? parseUpcomingMaintenance(watches[2].value) : null;
     // Live-migrated VMs get maintenance-event's 60 s notice right before the blackout; a
     // window hours wide would only drain them early. VMs that stop need the early notice.
     if (upcoming && onHostMaintenance === 'TERMINATE') {
@@ -354,10 +341,28 @@ export function gcpMaintenanceEvents(
     await prime();
     const mono = clock.monotonic();
     for (const w of watches) if (w.pending === null && mono >= w.nextAt) w.pending = request(w);
-    const inflight = watches.flatMap((w) => (w.pending ? [w.pending] : []));
+    const inflight: Promise<Settled | null>[] = watches.flatMap((w) =>
+      w.pending ? [w.pending] : [],
+    );
+    // A key waiting to be asked again (a 404 or 503 upcoming-maintenance) is asked when
+    // its time comes, not only when a hanging GET of another key happens to return.
+    const idle = watches.filter((w) => w.pending === null).map((w) => w.nextAt);
+    let timer: unknown = null;
+    if (idle.length > 0 && inflight.length > 0) {
+      const ms = Math.max(0, Math.min(...idle) - mono);
+      inflight.push(
+        new Promise<null>((resolve) => {
+          timer = timers.setTimeout(() => resolve(null), ms);
+        }),
+      );
+    }
     let error: unknown;
     if (inflight.length > 0) {
-      const settled = await Promise.race(inflight);
+      const settled = await Promise.race(inflight).finally(() => {
+        if (timer !== null) timers.clearTimeout(timer);
+      });
+      if (settled === null)
+        return { document: documents.build(buildEvents(clock.now())), nextInMs: 0 };
       settled.watch.pending = null;
       try {
         if ('error' in settled) throw settled.error;
@@ -385,6 +390,7 @@ export function gcpMaintenanceEvents(
     ...noApproval('GCE has no call to start maintenance early; approval applies to Azure only'),
     ...pollLifecycle(client, loop, (context) => {
       clock = context.clock;
+      timers = context.timers;
     }),
     async resolveResourceName() {
       return (await name.resolve()) ?? undefined;

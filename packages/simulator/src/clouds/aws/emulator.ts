@@ -48,6 +48,19 @@ export interface AwsSimulatorOptions {
    * IMDSv1 GETs work too; `v1-only`: the token call is not there (PUT answers 404).
    */
   readonly httpTokens?: 'required' | 'optional' | 'v1-only';
+  /**
+   * `HttpPutResponseHopLimit`: how many network hops the answer to the token PUT may
+   * travel. Default 2. When `clientHops` exceeds it, the PUT is never answered (the
+   * answer's packets expire on the way), as for a container behind a hop limit of 1.
+   */
+  readonly httpPutResponseHopLimit?: number;
+  /** How many hops away the client is: 1 on the instance, 2 from a container on a bridge. Default 1. */
+  readonly clientHops?: number;
+  /**
+   * Keep completed and canceled events in `events/maintenance/scheduled` (with their State)
+   * instead of moving them to `events/maintenance/history`. Default false.
+   */
+  readonly keepFinishedInScheduled?: boolean;
 }
 
 /** The running EC2 IMDS emulator. */
@@ -78,11 +91,20 @@ export interface AwsSimulator extends CloudEmulator {
     readonly description?: string;
     readonly eventId?: string;
   }): Ec2ScheduledEvent;
-  /** Marks an event completed (it stays listed, as on EC2). */
+  /** Marks an event completed and moves it to `events/maintenance/history`, as EC2 does. */
   completeEvent(eventId: string): void;
-  /** Marks an event canceled (it stays listed, as on EC2). */
+  /** Marks an event canceled and moves it to `events/maintenance/history`, as EC2 does. */
   cancelEvent(eventId: string): void;
+  /** Every event: the active ones, then those in history. */
   events(): Ec2ScheduledEvent[];
+  /** What `events/maintenance/scheduled` lists. */
+  scheduled(): Ec2ScheduledEvent[];
+  /** What `events/maintenance/history` lists (completed and canceled events). */
+  history(): Ec2ScheduledEvent[];
+  /** Changes `HttpPutResponseHopLimit` (as `modify-instance-metadata-options` does). */
+  setPutResponseHopLimit(hops: number): void;
+  /** Token PUTs left unanswered because of the hop limit. */
+  readonly unansweredPuts: number;
   /** Makes every token handed out so far invalid (the next GET with one gets 401). */
   revokeTokens(): void;
   /** Faults served instead of the next answers of the event paths (or of one, with `path`). */
@@ -101,6 +123,7 @@ const EVENT_PATHS = new Set([
   '/latest/meta-data/spot/instance-action',
   '/latest/meta-data/events/maintenance/scheduled',
   '/latest/meta-data/events/recommendations/rebalance',
+  '/latest/meta-data/events/maintenance/history',
 ]);
 
 /** EC2 writes scheduled-event dates as `21 Jan 2019 09:00:43 GMT`. */
@@ -121,7 +144,13 @@ class AwsSimulatorImpl extends EventEmitter {
   readonly resourceName: string;
   readonly requests: SimRequest[] = [];
   tokensIssued = 0;
+  unansweredPuts = 0;
   readonly #mode: 'required' | 'optional' | 'v1-only';
+  #hopLimit: number;
+  readonly #clientHops: number;
+  readonly #keepFinished: boolean;
+  readonly #history = new Map<string, Ec2ScheduledEvent>();
+  readonly #held = new Set<ServerResponse>();
   readonly #tokens = new Map<string, number>();
   readonly #events = new Map<string, Ec2ScheduledEvent>();
   #spot: { action: string; time: string } | null = null;
@@ -133,6 +162,9 @@ class AwsSimulatorImpl extends EventEmitter {
     super();
     this.resourceName = options.resourceName ?? 'i-0123456789abcdef0';
     this.#mode = options.httpTokens ?? 'optional';
+    this.#hopLimit = checkHops(options.httpPutResponseHopLimit ?? 2, 'httpPutResponseHopLimit');
+    this.#clientHops = checkHops(options.clientHops ?? 1, 'clientHops');
+    this.#keepFinished = options.keepFinishedInScheduled ?? false;
     this.#http = createSimServer(
       (req, res) => this.#handle(req, res),
       (res, err) => send(res, 500, String(err)),
@@ -195,7 +227,19 @@ class AwsSimulatorImpl extends EventEmitter {
   }
 
   events(): Ec2ScheduledEvent[] {
+    return [...this.#events.values(), ...this.#history.values()];
+  }
+
+  scheduled(): Ec2ScheduledEvent[] {
     return [...this.#events.values()];
+  }
+
+  history(): Ec2ScheduledEvent[] {
+    return [...this.#history.values()];
+  }
+
+  setPutResponseHopLimit(hops: number): void {
+    this.#hopLimit = checkHops(hops, 'setPutResponseHopLimit()');
   }
 
   revokeTokens(): void {
@@ -211,18 +255,21 @@ class AwsSimulatorImpl extends EventEmitter {
   }
 
   async close(): Promise<void> {
+    for (const res of this.#held) res.destroy();
+    this.#held.clear();
     await this.#http.close();
     this.removeAllListeners();
   }
 
   #setState(eventId: string, state: 'completed' | 'canceled', prefix: string): void {
     const event = this.#events.get(eventId);
-    if (!event) throw new Error(`no scheduled event ${eventId}`);
-    this.#events.set(eventId, {
-      ...event,
-      State: state,
-      Description: `${prefix} ${event.Description}`,
-    });
+    if (event?.State !== 'active') throw new Error(`no active scheduled event ${eventId}`);
+    const finished = { ...event, State: state, Description: `${prefix} ${event.Description}` };
+    if (this.#keepFinished) this.#events.set(eventId, finished);
+    else {
+      this.#events.delete(eventId);
+      this.#history.set(eventId, finished);
+    }
     this.emit('change', { what: 'events/maintenance/scheduled' });
   }
 
@@ -248,6 +295,14 @@ class AwsSimulatorImpl extends EventEmitter {
       if (this.#mode === 'v1-only' ? false : !this.#validToken(presented))
         return send(res, 401, '');
     }
+    // Answers to a GET with a token say how long the token has left, in whole seconds.
+    const left =
+      typeof presented === 'string' && this.#mode !== 'v1-only'
+        ? this.#tokens.get(presented)
+        : undefined;
+    const ttl: Record<string, string> =
+      left === undefined ? {} : { 'X-Aws-Ec2-Metadata-Token-Ttl-Seconds': ttlLeft(left) };
+    const answer = (status: number, body: string) => send(res, status, body, ttl);
     if (!url.pathname.startsWith('/latest/meta-data/')) return send(res, 404, notFound());
     if (EVENT_PATHS.has(url.pathname)) {
       const fault = this.#faults.take(
@@ -263,21 +318,23 @@ class AwsSimulatorImpl extends EventEmitter {
     const path = url.pathname.slice('/latest/meta-data/'.length);
     switch (path) {
       case 'instance-id':
-        return send(res, 200, this.resourceName);
+        return answer(200, this.resourceName);
       case 'instance-type':
-        return send(res, 200, 'm5.large');
+        return answer(200, 'm5.large');
       case 'placement/availability-zone':
-        return send(res, 200, 'eu-west-1a');
+        return answer(200, 'eu-west-1a');
       case 'spot/instance-action':
-        return this.#spot ? send(res, 200, JSON.stringify(this.#spot)) : send(res, 404, notFound());
+        return this.#spot ? answer(200, JSON.stringify(this.#spot)) : answer(404, notFound());
       case 'events/recommendations/rebalance':
         return this.#rebalance
-          ? send(res, 200, JSON.stringify(this.#rebalance))
-          : send(res, 404, notFound());
+          ? answer(200, JSON.stringify(this.#rebalance))
+          : answer(404, notFound());
       case 'events/maintenance/scheduled':
-        return send(res, 200, JSON.stringify(this.events(), null, 2));
+        return answer(200, JSON.stringify(this.scheduled(), null, 2));
+      case 'events/maintenance/history':
+        return answer(200, JSON.stringify(this.history(), null, 2));
       default:
-        return send(res, 404, notFound());
+        return answer(404, notFound());
     }
   }
 
@@ -290,11 +347,29 @@ class AwsSimulatorImpl extends EventEmitter {
     if (req.headers['x-forwarded-for'] !== undefined) return send(res, 403, '');
     const ttl = Number(req.headers[TTL_HEADER]);
     if (!Number.isInteger(ttl) || ttl < 1 || ttl > 21_600) return send(res, 400, '');
+    if (this.#clientHops > this.#hopLimit) {
+      // The answer's packets expire before they reach the caller: it waits for nothing.
+      this.unansweredPuts++;
+      this.#held.add(res);
+      res.once('close', () => this.#held.delete(res));
+      return;
+    }
     const token = `AQAEA${randomBytes(30).toString('base64url')}==`;
     this.#tokens.set(token, Date.now() + ttl * 1000);
     this.tokensIssued++;
     send(res, 200, token, { 'X-Aws-Ec2-Metadata-Token-Ttl-Seconds': String(ttl) });
   }
+}
+
+function checkHops(hops: number, what: string): number {
+  if (!(Number.isInteger(hops) && hops >= 1 && hops <= 64))
+    throw new TypeError(`${what}: hops must be an integer from 1 to 64 (got ${hops})`);
+  return hops;
+}
+
+/** Seconds a token valid until `expires` has left, as IMDS reports them. */
+function ttlLeft(expires: number): string {
+  return String(Math.max(0, Math.floor((expires - Date.now()) / 1000)));
 }
 
 function notFound(): string {

@@ -16,9 +16,13 @@ export type GceMaintenanceValue =
   | 'NONE'
   | 'MIGRATE_ON_HOST_MAINTENANCE'
   | 'TERMINATE_ON_HOST_MAINTENANCE'
+  | 'SHUTDOWN_ON_HOST_MAINTENANCE'
   | (string & {});
 
-/** The `instance/upcoming-maintenance` JSON, as GCE serves it where offered. */
+/**
+ * An `instance/upcoming-maintenance` window, given with the Compute API's camelCase names;
+ * the emulator serves it as the metadata server does: snake_case, every value a string.
+ */
 export interface GceUpcomingMaintenance {
   readonly type?: 'SCHEDULED' | 'UNSCHEDULED' | (string & {});
   readonly canReschedule?: boolean;
@@ -44,6 +48,12 @@ export interface GcpSimulatorOptions {
   readonly onHostMaintenance?: 'MIGRATE' | 'TERMINATE';
   /** Serve `instance/upcoming-maintenance` (404 when false, as where GCE does not offer it). Default true. */
   readonly upcomingMaintenance?: boolean;
+  /**
+   * Whether this VM has had an upcoming-maintenance notification since boot. Until it has
+   * (or `setUpcomingMaintenance` is called), the key answers 503 `no notifications have
+   * been received yet`, as GCE does. Default false.
+   */
+  readonly upcomingNotified?: boolean;
 }
 
 /** The running GCE metadata server emulator. */
@@ -60,6 +70,7 @@ export interface GcpSimulator extends CloudEmulator {
   readonly upcoming: GceUpcomingMaintenance | null;
   setMaintenanceEvent(value: GceMaintenanceValue): void;
   setPreempted(value: boolean): void;
+  /** Announces a window (null: none, served as `{ }`); the key stops answering 503. */
   setUpcomingMaintenance(value: GceUpcomingMaintenance | null): void;
   /** Faults served instead of the next answers of the maintenance keys. */
   fault(fault: GcpFaultInput): void;
@@ -80,6 +91,23 @@ const send = textSender({
   'X-XSS-Protection': '0',
   'X-Frame-Options': 'SAMEORIGIN',
 });
+/** The 503 body GCE serves on upcoming-maintenance before any notification. */
+const GCE_NO_NOTIFICATIONS_BODY =
+  '{ "error": "no notifications have been received yet, try again later" }';
+
+/** A window as the metadata server serves it: snake_case keys, string values; `{ }` when empty. */
+function gceUpcomingJson(u: GceUpcomingMaintenance | null): string {
+  const out: Record<string, string> = {};
+  if (u?.canReschedule !== undefined) out.can_reschedule = String(u.canReschedule);
+  if (u?.latestWindowStartTime !== undefined)
+    out.latest_window_start_time = u.latestWindowStartTime;
+  if (u?.maintenanceStatus !== undefined) out.maintenance_status = u.maintenanceStatus;
+  if (u?.type !== undefined) out.type = u.type;
+  if (u?.windowEndTime !== undefined) out.window_end_time = u.windowEndTime;
+  if (u?.windowStartTime !== undefined) out.window_start_time = u.windowStartTime;
+  return Object.keys(out).length === 0 ? '{ }' : JSON.stringify(out);
+}
+
 const WATCHED = new Set([
   'instance/maintenance-event',
   'instance/preempted',
@@ -97,6 +125,7 @@ class GcpSimulatorImpl extends EventEmitter {
   upcoming: GceUpcomingMaintenance | null = null;
   readonly #onHostMaintenance: string;
   readonly #offersUpcoming: boolean;
+  #notified: boolean;
   readonly #http: SimServer;
   readonly #faults = new FaultQueue<GcpFaultInput>();
   readonly #waiters = new Set<{ key: string; wake: () => void }>();
@@ -106,6 +135,7 @@ class GcpSimulatorImpl extends EventEmitter {
     this.resourceName = options.resourceName ?? 'vm-1';
     this.#onHostMaintenance = options.onHostMaintenance ?? 'MIGRATE';
     this.#offersUpcoming = options.upcomingMaintenance ?? true;
+    this.#notified = options.upcomingNotified ?? false;
     this.#http = createSimServer(
       (req, res) => this.#handle(req, res),
       (res, err) => send(res, 500, String(err)),
@@ -136,6 +166,7 @@ class GcpSimulatorImpl extends EventEmitter {
 
   setUpcomingMaintenance(value: GceUpcomingMaintenance | null): void {
     this.upcoming = value;
+    this.#notified = true;
     this.#changed('instance/upcoming-maintenance');
   }
 
@@ -173,7 +204,7 @@ class GcpSimulatorImpl extends EventEmitter {
       case 'instance/preempted':
         return this.preempted ? 'TRUE' : 'FALSE';
       case 'instance/upcoming-maintenance':
-        return this.#offersUpcoming && this.upcoming ? JSON.stringify(this.upcoming) : null;
+        return this.#offersUpcoming && this.#notified ? gceUpcomingJson(this.upcoming) : null;
       default:
         return null;
     }
@@ -190,6 +221,8 @@ class GcpSimulatorImpl extends EventEmitter {
       return send(res, 403, 'Missing required header "Metadata-Flavor": "Google"\n');
     if (req.method !== 'GET') return send(res, 405, 'Method Not Allowed\n');
     const key = url.pathname.slice(PREFIX.length).replace(/\/$/, '');
+    if (key === 'instance/upcoming-maintenance' && !this.#offersUpcoming)
+      return send(res, 404, 'Not Found\n');
     if (this.#value(key) === null && key !== 'instance/upcoming-maintenance')
       return send(res, 404, 'Not Found\n');
     const wait = url.searchParams.get('wait_for_change') === 'true';
@@ -233,8 +266,14 @@ class GcpSimulatorImpl extends EventEmitter {
       }
     }
     const value = this.#value(key);
+    if (key === 'instance/upcoming-maintenance' && value === null)
+      return send(res, 503, GCE_NO_NOTIFICATIONS_BODY);
     if (value === null) return send(res, 404, 'Not Found\n');
-    send(res, 200, value, { ETag: etag(value) });
+    const json = url.searchParams.get('alt') === 'json';
+    send(res, 200, value, {
+      ETag: etag(value),
+      ...(json ? { 'Content-Type': 'application/json' } : {}),
+    });
   }
 }
 
