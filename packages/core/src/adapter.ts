@@ -22,8 +22,14 @@
  * @module
  */
 
-export { parseScheduledEventsDocument } from './document.js';
-export { assertOption, errorSummary, toError, withDefaults } from './errors.js';
+export { KNOWN_EVENT_TYPES, parseScheduledEventsDocument } from './document.js';
+export {
+  assertOption,
+  errorSummary,
+  FREEZEGUARD_ERROR_CODES,
+  toError,
+  withDefaults,
+} from './errors.js';
 export { assertGuard } from './guard/guard.js';
 export { type AdapterHandle, registerParticipant } from './handle.js';
 export {

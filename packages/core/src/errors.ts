@@ -1,4 +1,44 @@
 /**
+ * Stable machine-readable codes of {@link FreezeguardError}. Match on `code`, never on
+ * the message text. `ERR_SOURCE_BLIND`: `start()` with `requireSource` found the
+ * maintenance source unreachable (or no cloud at all).
+ */
+export type FreezeguardErrorCode =
+  | 'ERR_BAD_OPTION'
+  | 'ERR_BAD_DOCUMENT'
+  | 'ERR_IMDS_HTTP'
+  | 'ERR_IMDS_UNREACHABLE'
+  | 'ERR_IMDS_TIMEOUT'
+  | 'ERR_BODY_TOO_LARGE'
+  | 'ERR_PARTICIPANT_FAILED'
+  | 'ERR_PARTICIPANT_TIMEOUT'
+  | 'ERR_CLOCK_SYNC'
+  | 'ERR_APPROVAL_FAILED'
+  | 'ERR_APPROVAL_UNSUPPORTED'
+  | 'ERR_CANCELLED'
+  | 'ERR_STOPPED'
+  | 'ERR_SOURCE_BLIND';
+
+// Every code once, checked both ways by the compiler: a code added to the type and not
+// here (or the reverse) fails the build.
+const CODES: { readonly [K in FreezeguardErrorCode]: true } = {
+  ERR_BAD_OPTION: true,
+  ERR_BAD_DOCUMENT: true,
+  ERR_IMDS_HTTP: true,
+  ERR_IMDS_UNREACHABLE: true,
+  ERR_IMDS_TIMEOUT: true,
+  ERR_BODY_TOO_LARGE: true,
+  ERR_PARTICIPANT_FAILED: true,
+  ERR_PARTICIPANT_TIMEOUT: true,
+  ERR_CLOCK_SYNC: true,
+  ERR_APPROVAL_FAILED: true,
+  ERR_APPROVAL_UNSUPPORTED: true,
+  ERR_CANCELLED: true,
+  ERR_STOPPED: true,
+  ERR_SOURCE_BLIND: true,
+};
+
+/**
  * Every {@link FreezeguardErrorCode}, at run time: metrics label errors by code and map
  * anything else (a code relayed from another process) to `other`, so labels stay bounded.
  *
@@ -7,29 +47,7 @@
  * FREEZEGUARD_ERROR_CODES.includes('ERR_SOURCE_BLIND'); // true
  * ```
  */
-export const FREEZEGUARD_ERROR_CODES = [
-  'ERR_BAD_OPTION',
-  'ERR_BAD_DOCUMENT',
-  'ERR_IMDS_HTTP',
-  'ERR_IMDS_UNREACHABLE',
-  'ERR_IMDS_TIMEOUT',
-  'ERR_BODY_TOO_LARGE',
-  'ERR_PARTICIPANT_FAILED',
-  'ERR_PARTICIPANT_TIMEOUT',
-  'ERR_CLOCK_SYNC',
-  'ERR_APPROVAL_FAILED',
-  'ERR_APPROVAL_UNSUPPORTED',
-  'ERR_CANCELLED',
-  'ERR_STOPPED',
-  'ERR_SOURCE_BLIND',
-] as const;
-
-/**
- * Stable machine-readable codes of {@link FreezeguardError}. Match on `code`, never on
- * the message text. `ERR_SOURCE_BLIND`: `start()` with `requireSource` found the
- * maintenance source unreachable (or no cloud at all).
- */
-export type FreezeguardErrorCode = (typeof FREEZEGUARD_ERROR_CODES)[number];
+export const FREEZEGUARD_ERROR_CODES = Object.keys(CODES) as readonly FreezeguardErrorCode[];
 
 /**
  * The one error class every freezeguard package throws or reports.

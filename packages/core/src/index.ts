@@ -23,7 +23,6 @@ export type {
   ScheduledEvent,
   ScheduledEventsDocument,
 } from './document.js';
-export { KNOWN_EVENT_TYPES } from './document.js';
 export {
   BALANCER_PRESETS,
   type BalancerOption,
@@ -34,7 +33,6 @@ export {
   resolveBalancer,
 } from './drain/balancer.js';
 export {
-  FREEZEGUARD_ERROR_CODES,
   FreezeguardError,
   type FreezeguardErrorCode,
 } from './errors.js';
@@ -84,7 +82,7 @@ export {
   azureScheduledEvents,
   defaultImdsEndpoint,
 } from './sources/azure.js';
-export { chooseCloud, defaultSource, noCloudSource } from './sources/default.js';
+export { chooseCloud } from './sources/default.js';
 export {
   CLOUD_NAMES,
   type CloudName,

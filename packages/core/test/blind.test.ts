@@ -4,14 +4,13 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
   createGuard,
-  defaultSource,
   FreezeguardError,
   type MaintenanceSource,
-  noCloudSource,
   type SourceContext,
   type SourceHealth,
 } from '../src/index.js';
 import { blindRemedy, sourceBlindness } from '../src/sources/blind.js';
+import { defaultSource, noCloudSource } from '../src/sources/default.js';
 import { createPollLoop } from '../src/sources/poll-loop.js';
 import { FakeClock, MemorySource } from '../src/testing.js';
 import { recordingLogger, T0 } from './helpers.js';

@@ -1,12 +1,5 @@
-import {
-  type CycleInfo,
-  type CycleOutcome,
-  FREEZEGUARD_ERROR_CODES,
-  type Guard,
-  type GuardState,
-  KNOWN_EVENT_TYPES,
-  type PauseSignal,
-} from '@freezeguard/core';
+import type { CycleInfo, CycleOutcome, Guard, GuardState, PauseSignal } from '@freezeguard/core';
+import { FREEZEGUARD_ERROR_CODES, KNOWN_EVENT_TYPES } from '@freezeguard/core/adapter';
 
 /** The `event_type` label of a type freezeguard does not know (it comes from the network). */
 export const OTHER = 'other';
