@@ -171,3 +171,25 @@ export function httpStatus(
     req.end();
   });
 }
+
+/**
+ * Polls `check` every 20 ms until it is true; throws naming `what` after `timeoutMs`. For
+ * tests and drills that wait on another process or server (bounded, never forever).
+ *
+ * @example
+ * ```ts
+ * await until(() => guard.state === 'idle', 5_000, 'idle');
+ * ```
+ */
+export async function until(
+  check: () => boolean | Promise<boolean>,
+  timeoutMs = 10_000,
+  what = 'condition',
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline)
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await delay(20);
+  }
+}

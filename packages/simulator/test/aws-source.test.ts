@@ -1,8 +1,8 @@
 import { awsInstanceEvents, createGuard } from '@freezeguard/core';
-import { until, wait } from '@freezeguard/test-utils';
 import { request } from 'undici';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type AwsSimulator, type AwsSimulatorOptions, startSimulator } from '../src/index.js';
+import { until, delay as wait } from '../src/process.js';
 import { recordSource, withDeadProxy } from './source-harness.js';
 
 let sim: AwsSimulator;

@@ -1,8 +1,8 @@
 import { azureScheduledEvents, createGuard, systemClock, systemTimers } from '@freezeguard/core';
 import { recordingLogger } from '@freezeguard/core/testing';
-import { until, wait } from '@freezeguard/test-utils';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { type Simulator, startSimulator } from '../src/index.js';
+import { until, delay as wait } from '../src/process.js';
 import { recordSource, withDeadProxy } from './source-harness.js';
 
 let sim: Simulator;

@@ -1,7 +1,7 @@
 import { gcpMaintenanceEvents } from '@freezeguard/core';
-import { until, wait } from '@freezeguard/test-utils';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type GcpSimulator, startSimulator } from '../src/index.js';
+import { until, delay as wait } from '../src/process.js';
 import { recordSource, withDeadProxy } from './source-harness.js';
 
 let sim: GcpSimulator;

@@ -1,5 +1,5 @@
+export { freePort, httpStatus } from '@freezeguard/simulator/process';
 export { type HarnessApp, type HttpAdapterHarness, httpAdapterContract } from './http-contract.js';
-export { freePort, httpStatus } from './net.js';
 export {
   MissingPrerequisiteError,
   pingRedis,

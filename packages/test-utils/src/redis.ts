@@ -3,7 +3,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort } from './net.js';
+import { freePort } from '@freezeguard/simulator/process';
 
 /** A Redis server a test can use; `stop()` is a no-op for one we did not start. */
 export interface RedisHandle {
