@@ -1,3 +1,5 @@
+import { assertOption } from './errors.js';
+
 /**
  * One level of a {@link Logger}: pino's two call shapes.
  *
@@ -38,11 +40,41 @@ export const LOG_LEVELS: readonly LogLevel[] = ['debug', 'info', 'warn', 'error'
 /** The formats, for checking a configured value. */
 export const LOG_FORMATS: readonly LogFormat[] = ['text', 'json'];
 
+/**
+ * The console logger's settings from the environment (`FREEZEGUARD_LOG_LEVEL`: `debug`,
+ * `info`, `warn`, `error`, `silent`; `FREEZEGUARD_LOG_FORMAT`: `text`, `json`). An invalid
+ * value throws `ERR_BAD_OPTION` naming the variable.
+ *
+ * @example
+ * ```ts
+ * envLoggerOptions({ FREEZEGUARD_LOG_FORMAT: 'json' }); // { format: 'json' }
+ * ```
+ */
+export function envLoggerOptions(env: Readonly<Record<string, string | undefined>> = process.env): {
+  level?: LogLevel;
+  format?: LogFormat;
+} {
+  const pick = <T extends string>(name: string, allowed: readonly T[]): T | undefined => {
+    const raw = env[name]?.trim();
+    if (!raw) return undefined;
+    assertOption(
+      (allowed as readonly string[]).includes(raw),
+      name,
+      `must be one of ${allowed.map((a) => `'${a}'`).join(', ')}`,
+      raw,
+    );
+    return raw as T;
+  };
+  const level = pick('FREEZEGUARD_LOG_LEVEL', LOG_LEVELS);
+  const format = pick('FREEZEGUARD_LOG_FORMAT', LOG_FORMATS);
+  return { ...(level ? { level } : {}), ...(format ? { format } : {}) };
+}
+
 /** Options of {@link createConsoleLogger}. */
 export interface ConsoleLoggerOptions {
-  /** The lowest level written. Default `info`. */
+  /** The lowest level written. Default `FREEZEGUARD_LOG_LEVEL`, else `info`. */
   readonly level?: LogLevel;
-  /** `text` (default): `<time> INFO <msg> {facts}`; `json`: `{"time","level","msg",...facts}` per line. */
+  /** `text`: `<time> INFO <msg> {facts}`; `json`: `{"time","level","msg",...facts}` per line. Default `FREEZEGUARD_LOG_FORMAT`, else `text`. */
   readonly format?: LogFormat;
   /** Written before the message (text) or as `name` (json). */
   readonly name?: string;
@@ -53,8 +85,9 @@ export interface ConsoleLoggerOptions {
 const ORDER: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40, silent: 99 };
 
 /**
- * A small logger writing one line per record to stderr; the default when none is given
- * (then `FREEZEGUARD_LOG_LEVEL` and `FREEZEGUARD_LOG_FORMAT` set its level and format).
+ * A small logger writing one line per record to stderr; the default when none is given.
+ * `FREEZEGUARD_LOG_LEVEL` and `FREEZEGUARD_LOG_FORMAT` set its level and format unless
+ * `level` and `format` are given.
  * freezeguard's own messages already start with `freezeguard: `, so it adds no name of its
  * own unless you give one. In `json` format each line is one object: `time` (ISO 8601),
  * `level`, `msg`, then the facts (`name` too when given); a fact never overwrites those.
@@ -67,8 +100,11 @@ const ORDER: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 
  * ```
  */
 export function createConsoleLogger(options: ConsoleLoggerOptions = {}): Logger {
-  const min = ORDER[options.level ?? 'info'];
-  const json = options.format === 'json';
+  // What is not given in code comes from the environment, so an app's own console logger
+  // follows the same two variables as the guard's default one.
+  const fromEnv = options.level && options.format ? {} : envLoggerOptions();
+  const min = ORDER[options.level ?? fromEnv.level ?? 'info'];
+  const json = (options.format ?? fromEnv.format) === 'json';
   const prefix = options.name ? `${options.name}: ` : '';
   const write = options.write ?? ((line: string) => process.stderr.write(line));
   const make =

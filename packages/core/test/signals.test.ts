@@ -27,7 +27,12 @@ function get(port: number, path: string): Promise<{ status: number; body: string
 
 async function startApp(env: Record<string, string> = {}) {
   const child = spawn(process.execPath, [app], {
-    env: { ...process.env, FREEZEGUARD_DRAIN_DELAY_MS: '8000', ...env },
+    env: {
+      ...process.env,
+      FREEZEGUARD_DRAIN_DELAY_MS: '8000',
+      FREEZEGUARD_SHUTDOWN_TIMEOUT_MS: '20000',
+      ...env,
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   children.push(child);
@@ -66,7 +71,7 @@ describe('guard.handleSignals() in a real process', () => {
     expect(ready).toBe(503);
     expect((await get(a.port, '/health/live')).status).toBe(200);
     expect(await inFlight).toEqual({ status: 200, body: 'waited 1500' });
-    // The bound (SIGNAL_TIMEOUT_MS, 20 s) exits 1: 0 says it drained and closed before it.
+    // The bound (FREEZEGUARD_SHUTDOWN_TIMEOUT_MS, 20 s) exits 1: 0 says it drained and closed before it.
     expect(await a.exited).toBe(0);
     expect(a.stderr()).toContain('freezeguard: signal received: draining, then exiting');
     expect(a.stderr()).toContain('freezeguard: drained and closed; exiting');
@@ -74,7 +79,7 @@ describe('guard.handleSignals() in a real process', () => {
 
   it('exits 1 when the drain outlasts the bound', async () => {
     // Nothing probes readiness, so the drain waits the whole 8 s delay; the bound is 300 ms.
-    const a = await startApp({ SIGNAL_TIMEOUT_MS: '300' });
+    const a = await startApp({ FREEZEGUARD_SHUTDOWN_TIMEOUT_MS: '300' });
     a.child.kill('SIGTERM');
     expect(await a.exited).toBe(1);
     expect(a.stderr()).toContain('freezeguard: shutdown did not finish within 300 ms; exiting');

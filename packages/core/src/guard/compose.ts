@@ -10,7 +10,7 @@ import { type Active, CycleRunner } from './cycle-run.js';
 import { FleetGate } from './fleet-gate.js';
 import { GuardListeners } from './listeners.js';
 import { Observations } from './observations.js';
-import { envLoggerOptions, type ResolvedOptions, resolveGuardOptions } from './options.js';
+import { type ResolvedOptions, resolveGuardOptions } from './options.js';
 import { Participants } from './participants.js';
 import { type PolicyOptions, policyOptions } from './policy.js';
 import { ResourceName } from './resource-name.js';
@@ -64,7 +64,7 @@ export function composeGuard(options: GuardOptions, hooks: GuardHooks): GuardPar
     'must be a maintenance source (createGuard() from @freezeguard/core supplies the default)',
     options.source,
   );
-  const logger = options.logger ?? createConsoleLogger(envLoggerOptions());
+  const logger = options.logger ?? createConsoleLogger();
   // Observing: decisions run, nothing is done: no participant called, no slot, no approval.
   const observe = o.mode === 'observe';
   const clock = options.clock ?? systemClock;

@@ -428,4 +428,5 @@ export function createGuardWithSource(options: GuardOptions): Guard {
 }
 
 export { assertGuard } from './assert.js';
+export type { SignalOptions } from './signals.js';
 export * from './types.js';

@@ -7,14 +7,7 @@ import {
   resolveBalancer,
 } from '../drain/balancer.js';
 import { assertOption, withDefaults } from '../errors.js';
-import {
-  type ConsoleLoggerOptions,
-  LOG_FORMATS,
-  LOG_LEVELS,
-  type LogFormat,
-  type Logger,
-  type LogLevel,
-} from '../logger.js';
+import { envLoggerOptions, type Logger } from '../logger.js';
 import type { ApprovalPolicy, GuardMode, GuardOptions, ResumeWhen } from './types.js';
 
 /** Defaults of every numeric and policy option, in one place. */
@@ -56,7 +49,11 @@ function envMs(env: Env, name: string): number | undefined {
 }
 
 /** One of `allowed` from the environment; throws naming the variable. */
-function envOneOf<T extends string>(env: Env, name: string, allowed: readonly T[]): T | undefined {
+export function envOneOf<T extends string>(
+  env: Env,
+  name: string,
+  allowed: readonly T[],
+): T | undefined {
   const raw = env[name]?.trim();
   if (!raw) return undefined;
   assertOption(
@@ -114,22 +111,6 @@ export function envGuardOptions(env: Env = process.env): Partial<GuardOptions> {
   if (lb) out.lb = lb;
   if (env.FREEZEGUARD_RESOURCE_NAME) out.resourceName = env.FREEZEGUARD_RESOURCE_NAME;
   return out;
-}
-
-/**
- * The default logger's settings from the environment (`FREEZEGUARD_LOG_LEVEL`:
- * `debug`, `info`, `warn`, `error`, `silent`; `FREEZEGUARD_LOG_FORMAT`: `text`, `json`).
- * An invalid value throws `ERR_BAD_OPTION` naming the variable.
- *
- * @example
- * ```ts
- * createConsoleLogger(envLoggerOptions({ FREEZEGUARD_LOG_FORMAT: 'json' }));
- * ```
- */
-export function envLoggerOptions(env: Env = process.env): ConsoleLoggerOptions {
-  const level = envOneOf<LogLevel>(env, 'FREEZEGUARD_LOG_LEVEL', LOG_LEVELS);
-  const format = envOneOf<LogFormat>(env, 'FREEZEGUARD_LOG_FORMAT', LOG_FORMATS);
-  return { ...(level ? { level } : {}), ...(format ? { format } : {}) };
 }
 
 // Keys that are not plain values (objects the guard is composed of): accepted, not merged.

@@ -13,7 +13,10 @@ import type { TimerHandle, Timers } from '../time/clock.js';
 export interface SignalOptions {
   /** The signals that drain. Default `['SIGTERM', 'SIGINT']`. */
   readonly signals?: readonly NodeJS.Signals[];
-  /** The whole sequence (drain, `close`, `stop()`) must end within this; exit 1 after it. Default 25 000. */
+  /**
+   * The whole sequence (drain, `close`, `stop()`) must end within this; exit 1 after it.
+   * Default `FREEZEGUARD_SHUTDOWN_TIMEOUT_MS`, else 25 000.
+   */
   readonly timeoutMs?: number;
   /** Runs after the drain, before `stop()`: close your server, queues, connections. */
   readonly close?: () => unknown;
@@ -49,7 +52,15 @@ export function installSignalHandlers(
   guard: SignalTarget,
   options: SignalOptions = {},
 ): () => void {
-  const timeoutMs = options.timeoutMs ?? SIGNAL_TIMEOUT_MS;
+  const raw = process.env.FREEZEGUARD_SHUTDOWN_TIMEOUT_MS?.trim();
+  const fromEnv = raw ? Number(raw) : undefined;
+  assertOption(
+    fromEnv === undefined || (Number.isFinite(fromEnv) && fromEnv > 0),
+    'FREEZEGUARD_SHUTDOWN_TIMEOUT_MS',
+    'must be a number of milliseconds > 0',
+    raw,
+  );
+  const timeoutMs = options.timeoutMs ?? fromEnv ?? SIGNAL_TIMEOUT_MS;
   assertOption(
     Number.isFinite(timeoutMs) && timeoutMs > 0,
     'timeoutMs',
