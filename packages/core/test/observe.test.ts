@@ -79,6 +79,9 @@ describe("mode 'observe'", () => {
     expect(s.guard.state).toBe('idle');
 
     expect(s.states).toEqual(['scheduled', 'preparing', 'ready', 'frozen', 'resuming', 'idle']);
+    // State lines are ASCII and say the mode.
+    const line = s.logger.lines.find((l) => l.msg === 'freezeguard: idle -> scheduled');
+    expect(line?.obj).toMatchObject({ state: 'scheduled', previous: 'idle', mode: 'observe' });
     expect(ready.every(Boolean)).toBe(true);
     expect(calls).toEqual([]);
     expect(cycles).toEqual(['resumed']);
@@ -109,6 +112,16 @@ describe("mode 'observe'", () => {
     expect(s.logger.lines.map((l) => l.msg)).toContain(
       `freezeguard: observe: would drain at ${iso(T0 + 14 * 60_000)}, not approve`,
     );
+    // Seen again unchanged: no new line; rescheduled an hour later: announced again.
+    s.source.publish(doc([freeze()]));
+    await s.clock.flush();
+    s.source.publish(doc([freeze({ NotBefore: rfc1123(T0 + 75 * 60_000) })]));
+    await s.clock.flush();
+    const plans = s.logger.lines.filter((l) => l.msg.includes('would drain at')).map((l) => l.msg);
+    expect(plans).toEqual([
+      `freezeguard: observe: would drain at ${iso(T0 + 14 * 60_000)}, not approve`,
+      `freezeguard: observe: would drain at ${iso(T0 + 74 * 60_000)}, not approve`,
+    ]);
   });
 });
 

@@ -48,7 +48,7 @@ class GuardImpl implements Guard {
   #localEvent: ScheduledEvent | null = null;
   #localShutdown: Promise<void> | null = null;
   /** Observe mode: the events whose plan was logged. */
-  readonly #announced = new Set<string>();
+  readonly #announced = new Map<string, number | null>();
   #signals: (() => void) | null = null;
   /** Settles when the last resume finished. */
   #resumed: Promise<void> = Promise.resolve();

@@ -74,7 +74,7 @@ export function observeMessage(plan: ObservedPlan): string {
 }
 
 /**
- * Observe mode: logs once per relevant event (`announced` keeps the EventIds) what an
+ * Observe mode: logs once per relevant event and NotBefore (`announced` keeps them) what an
  * active guard would do with it, and when.
  *
  * @example
@@ -84,15 +84,18 @@ export function observeMessage(plan: ObservedPlan): string {
  */
 export function announcePlans(
   seen: Pick<Observations, 'tracker' | 'memory'>,
-  announced: Set<string>,
+  announced: Map<string, number | null>,
   now: number,
   policy: Parameters<typeof observePlan>[2],
   logger: Logger,
 ): void {
   const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
   for (const t of seen.tracker.list()) {
-    if (!t.relevant || !t.active || announced.has(t.id) || seen.memory.handled.has(t.id)) continue;
-    announced.add(t.id);
+    if (!t.relevant || !t.active || seen.memory.handled.has(t.id)) continue;
+    // Once per event, again when it is rescheduled (not when it turns Started: NotBefore '').
+    const nb = t.event.notBefore;
+    if (announced.has(t.id) && (nb === null || announced.get(t.id) === nb)) continue;
+    announced.set(t.id, nb);
     const plan = observePlan(t.event, now, policy);
     const facts = {
       mode: 'observe',
