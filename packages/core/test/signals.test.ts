@@ -114,6 +114,36 @@ describe('installSignalHandlers', () => {
     expect(process.listenerCount('SIGTERM')).toBe(before);
   });
 
+  it('a disabled guard closes and exits 0 without draining', async () => {
+    const s = setup({ mode: 'disabled' });
+    await s.guard.start();
+    const codes: number[] = [];
+    const closed: string[] = [];
+    const dispose = s.guard.handleSignals({
+      close: () => void closed.push('close'),
+      exit: (code) => codes.push(code),
+    });
+    try {
+      process.emit('SIGTERM', 'SIGTERM');
+      for (let i = 0; i < 20 && codes.length === 0; i++) await Promise.resolve();
+      expect(closed).toEqual(['close']);
+      expect(codes).toEqual([0]);
+      expect(s.guard.isReady()).toBe(true);
+    } finally {
+      dispose();
+    }
+  });
+
+  it('an invalid FREEZEGUARD_SHUTDOWN_TIMEOUT_MS fails naming the variable', () => {
+    const s = setup();
+    process.env.FREEZEGUARD_SHUTDOWN_TIMEOUT_MS = 'soon';
+    try {
+      expect(() => s.guard.handleSignals()).toThrow(/FREEZEGUARD_SHUTDOWN_TIMEOUT_MS/);
+    } finally {
+      delete process.env.FREEZEGUARD_SHUTDOWN_TIMEOUT_MS;
+    }
+  });
+
   it('checks its options', () => {
     const logger = recordingLogger();
     const target = { logger, timers: setup().clock, status: () => ({ running: false }) };
