@@ -49,11 +49,7 @@ function envMs(env: Env, name: string): number | undefined {
 }
 
 /** One of `allowed` from the environment; throws naming the variable. */
-export function envOneOf<T extends string>(
-  env: Env,
-  name: string,
-  allowed: readonly T[],
-): T | undefined {
+function envOneOf<T extends string>(env: Env, name: string, allowed: readonly T[]): T | undefined {
   const raw = env[name]?.trim();
   if (!raw) return undefined;
   assertOption(
