@@ -5,7 +5,13 @@ import { defineProject } from 'vitest/config';
 export default defineProject({
   test: {
     name: 'e2e',
-    include: ['e2e/**/*.test.ts', 'vm/**/*.test.ts', 'install/**/*.test.ts', 'bench/**/*.test.ts'],
+    include: [
+      'e2e/**/*.test.ts',
+      'vm/**/*.test.ts',
+      'install/**/*.test.ts',
+      'bench/**/*.test.ts',
+      'docs/**/*.test.ts',
+    ],
     testTimeout: 180_000,
     hookTimeout: 60_000,
     fileParallelism: false,

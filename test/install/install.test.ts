@@ -449,7 +449,7 @@ describe('packed tarballs in fresh projects', () => {
         await until(() => sim.approvals.length > 0, 5_000, 'the approval');
         expect(sim.approvals.map((a) => a.eventId)).toEqual([ev.EventId]);
         expect(sim.approvals[0]!.at).toBeLessThan(ev.notBefore);
-        await members[0]!.waitFor(/ready → frozen/, 10_000);
+        await members[0]!.waitFor(/ready -> frozen/, 10_000);
         sim.complete(ev.EventId);
         await members[0]!.waitFor(/freezeguard: resumed/, 15_000);
         await poll(async () => (await ready(0)) === 200, 10_000, 'vm-a back in rotation');
@@ -480,7 +480,7 @@ describe('packed tarballs in fresh projects', () => {
         const ev = sim.schedule({ type: 'Freeze', notBeforeInMs: 20_000, durationInSeconds: 5 });
         // approve: 'solo' and no drain delay: prepared within seconds, then approved, so
         // the emulator starts the event at once.
-        await app.waitFor(/ready → frozen/, 20_000);
+        await app.waitFor(/ready -> frozen/, 20_000);
         await app.waitFor(/added 2 while frozen/, 5_000);
         sim.complete(ev.EventId);
         await app.waitFor(/worker resumed/, 20_000);

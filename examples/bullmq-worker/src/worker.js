@@ -1,6 +1,7 @@
 // A BullMQ worker guarded by freezeguard. Every execution is counted per job id in the
 // Redis hash `<queue>:execs`, so a run can prove that no job ran twice.
-// FREEZEGUARD_DISABLED=1 runs the same worker unguarded.
+// FREEZEGUARD_DISABLED=1 runs the same worker with an inert guard (unguarded);
+// FREEZEGUARD_MODE=observe is the dry run.
 
 import { createServer } from 'node:http';
 import { guardWorker } from '@freezeguard/bullmq';
@@ -14,7 +15,8 @@ const env = process.env;
 const queueName = env.QUEUE ?? 'freezeguard-example';
 const label = env.WORKER_LABEL ?? `worker-${process.pid}`;
 const jobMs = Number(env.JOB_MS ?? 500);
-const logger = createConsoleLogger({ level: env.FREEZEGUARD_LOG_LEVEL ?? 'info', name: label });
+// Level and format from FREEZEGUARD_LOG_LEVEL / FREEZEGUARD_LOG_FORMAT; the label tells workers apart.
+const logger = createConsoleLogger({ name: label });
 const connection = new Redis(env.REDIS_URL ?? 'redis://127.0.0.1:6379', {
   maxRetriesPerRequest: null,
 });
@@ -37,40 +39,38 @@ const worker = new Worker(
 worker.on('failed', (job, err) => logger.warn({ jobId: job?.id, err: err.message }, 'job failed'));
 worker.on('error', (err) => logger.error({ err: err.message }, 'worker error'));
 
-let guard = null;
-if (env.FREEZEGUARD_DISABLED !== '1') {
-  // Fleet mode: FREEZEGUARD_FLEET_GROUP (+ FREEZEGUARD_MIN_IN_ROTATION) with REDIS_URL.
-  const fleet = await redisFleetFromEnv(env);
-  guard = createGuard({
-    ...(fleet ? { fleet, approve: 'fleet' } : {}),
-    drainDelayMs: Number(env.FREEZEGUARD_DRAIN_DELAY_MS ?? 0),
-    logger,
-  });
-  guardWorker(guard, worker, { pauseTimeoutMs: Number(env.PAUSE_TIMEOUT_MS ?? 20_000) });
-  if (env.FREEZEGUARD_METRICS === '1') {
-    // A worker has no HTTP server of its own: one just for Prometheus to scrape.
-    const metrics = prometheusMetrics(guard);
-    const port = Number(env.METRICS_PORT ?? 9464);
-    createServer(async (req, res) => {
-      if (req.url !== '/metrics') return void res.writeHead(404).end('not found');
-      res.writeHead(200, { 'Content-Type': metrics.contentType }).end(await metrics.metrics());
+// Fleet mode: FREEZEGUARD_FLEET_GROUP (+ FREEZEGUARD_MIN_IN_ROTATION) with REDIS_URL.
+const fleet = await redisFleetFromEnv(env);
+const guard = createGuard({
+  ...(fleet ? { fleet, approve: 'fleet' } : {}),
+  // A worker takes no traffic: there is no balancer to wait for before pausing it.
+  drainDelayMs: 0,
+  logger,
+});
+guardWorker(guard, worker, { pauseTimeoutMs: Number(env.PAUSE_TIMEOUT_MS ?? 20_000) });
+if (env.FREEZEGUARD_METRICS === '1') {
+  // A worker has no HTTP server of its own: one just for Prometheus to scrape.
+  const metrics = prometheusMetrics(guard);
+  const port = Number(env.METRICS_PORT ?? 9464);
+  createServer(async (req, res) => {
+    if (req.url !== '/metrics') return void res.writeHead(404).end('not found');
+    res.writeHead(200, { 'Content-Type': metrics.contentType }).end(await metrics.metrics());
+  })
+    .listen(port, '127.0.0.1', function () {
+      logger.info({ port: this.address().port }, 'metrics at /metrics');
     })
-      .listen(port, '127.0.0.1', function () {
-        logger.info({ port: this.address().port }, 'metrics at /metrics');
-      })
-      .unref();
-  }
-  await guard.start();
+    .unref();
 }
+await guard.start();
 await worker.waitUntilReady();
-logger.info({ queue: queueName, guarded: Boolean(guard) }, 'worker ready');
+logger.info({ queue: queueName, mode: guard.status().mode }, 'worker ready');
 
-async function shutdown() {
-  await guard?.stop();
-  await worker.close();
-  connection.disconnect();
-  counters.disconnect();
-  process.exit(0);
-}
-process.on('SIGTERM', shutdown);
-process.on('SIGINT', shutdown);
+// SIGTERM/SIGINT: the worker pauses (its jobs in progress finish) like before a freeze,
+// then it closes, the connections go and the process exits.
+guard.handleSignals({
+  close: async () => {
+    await worker.close();
+    connection.disconnect();
+    counters.disconnect();
+  },
+});

@@ -1,6 +1,7 @@
 // A small JSON API guarded by freezeguard. FREEZEGUARD_DISABLED=1 runs the very same app
-// with health always 200 and no guard: the unguarded twin used for comparisons.
-import { createConsoleLogger, createGuard } from '@freezeguard/core';
+// with an inert guard (health always 200, nothing drained): the unguarded twin used for
+// comparisons. FREEZEGUARD_MODE=observe is the dry run.
+import { createGuard } from '@freezeguard/core';
 import { guardExpress } from '@freezeguard/express';
 import { redisFleetFromEnv } from '@freezeguard/fleet';
 import { prometheusMetrics } from '@freezeguard/metrics';
@@ -10,11 +11,16 @@ const port = Number(process.env.PORT ?? 3000);
 // Loopback by default (right on a host); a container sets HOST=0.0.0.0 so that the
 // kubelet's probes and the Service reach it on the pod's address.
 const host = process.env.HOST ?? '127.0.0.1';
-const disabled = process.env.FREEZEGUARD_DISABLED === '1';
-const logger = createConsoleLogger({
-  level: process.env.FREEZEGUARD_LOG_LEVEL ?? 'info',
-  name: 'express-api',
-});
+
+// Fleet mode without code changes: REDIS_URL + FREEZEGUARD_FLEET_GROUP (+ FREEZEGUARD_MIN_IN_ROTATION).
+const fleet = await redisFleetFromEnv();
+// createGuard reads the environment table itself (FREEZEGUARD_MODE, FREEZEGUARD_DISABLED,
+// FREEZEGUARD_LB, FREEZEGUARD_DRAIN_DELAY_MS, FREEZEGUARD_LOG_LEVEL, FREEZEGUARD_LOG_FORMAT…;
+// options in code win), and its default logger serves the app's own lines too.
+const guard = createGuard(fleet ? { fleet, approve: 'fleet' } : { approve: 'solo' });
+const logger = guard.logger;
+// FREEZEGUARD_METRICS=1: Prometheus metrics of the lifecycle at /metrics.
+const metrics = process.env.FREEZEGUARD_METRICS === '1' ? prometheusMetrics(guard) : null;
 
 const items = new Map([
   [1, { id: 1, name: 'kettle' }],
@@ -25,25 +31,9 @@ const app = express();
 app.disable('x-powered-by');
 app.use(express.json());
 
-let guard = null;
-if (disabled) {
-  app.get('/health/ready', (_req, res) => res.type('text').send('ok'));
-  app.get('/health/live', (_req, res) => res.type('text').send('ok'));
-} else {
-  // Fleet mode without code changes: REDIS_URL + FREEZEGUARD_FLEET_GROUP (+ FREEZEGUARD_MIN_IN_ROTATION).
-  const fleet = await redisFleetFromEnv();
-  guard = createGuard({
-    // FREEZEGUARD_LB, FREEZEGUARD_DRAIN_DELAY_MS and the rest of the environment table are
-    // read by createGuard itself (options in code win).
-    ...(fleet ? { fleet, approve: 'fleet' } : { approve: 'solo' }),
-    logger,
-  });
-  // FREEZEGUARD_METRICS=1: Prometheus metrics of the lifecycle at /metrics.
-  const metrics = process.env.FREEZEGUARD_METRICS === '1' ? prometheusMetrics(guard) : null;
-  app.use(
-    guardExpress(guard, { path: '/health', ...(metrics && { metricsPath: '/metrics', metrics }) }),
-  );
-}
+app.use(
+  guardExpress(guard, { path: '/health', ...(metrics && { metricsPath: '/metrics', metrics }) }),
+);
 
 app.get('/api/items', (_req, res) => res.json([...items.values()]));
 app.get('/api/items/:id', (req, res) => {
@@ -64,17 +54,12 @@ app.get('/api/slow', (req, res) => {
 const server = app.listen(port, host, async () => {
   const actual = server.address().port;
   logger.info(
-    { port: actual, guarded: !disabled },
+    { port: actual, mode: guard.status().mode },
     `express-api listening on http://${host}:${actual}`,
   );
-  await guard?.start();
+  await guard.start();
 });
 
-async function shutdown() {
-  await guard?.stop();
-  server.close(() => process.exit(0));
-  server.closeIdleConnections();
-  setTimeout(() => process.exit(0), 2000).unref();
-}
-process.on('SIGTERM', shutdown);
-process.on('SIGINT', shutdown);
+// SIGTERM/SIGINT: readiness 503 at once, /health/live 200, the requests in flight answered,
+// then the listener closes and the process exits, within FREEZEGUARD_SHUTDOWN_TIMEOUT_MS.
+guard.handleSignals({ close: () => new Promise((resolve) => server.close(resolve)) });

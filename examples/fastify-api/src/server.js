@@ -1,4 +1,5 @@
-// The same small JSON API on Fastify 5. FREEZEGUARD_DISABLED=1 runs it unguarded.
+// The same small JSON API on Fastify 5. FREEZEGUARD_DISABLED=1 runs it with an inert guard
+// (the unguarded twin), FREEZEGUARD_MODE=observe as a dry run.
 import { createGuard } from '@freezeguard/core';
 import freezeguard from '@freezeguard/fastify';
 import { redisFleetFromEnv } from '@freezeguard/fleet';
@@ -6,34 +7,26 @@ import { prometheusMetrics } from '@freezeguard/metrics';
 import Fastify from 'fastify';
 
 const port = Number(process.env.PORT ?? 3000);
-const disabled = process.env.FREEZEGUARD_DISABLED === '1';
-const app = Fastify({ logger: { level: process.env.FREEZEGUARD_LOG_LEVEL ?? 'info' } });
+// Fleet mode without code changes: REDIS_URL + FREEZEGUARD_FLEET_GROUP (+ FREEZEGUARD_MIN_IN_ROTATION).
+const fleet = await redisFleetFromEnv();
+// createGuard reads the environment table (FREEZEGUARD_MODE, FREEZEGUARD_DISABLED,
+// FREEZEGUARD_LB, FREEZEGUARD_LOG_LEVEL, FREEZEGUARD_LOG_FORMAT…) itself.
+const guard = createGuard(fleet ? { fleet, approve: 'fleet' } : { approve: 'solo' });
+// One log format for the whole process: the guard's (FREEZEGUARD_LOG_FORMAT=json for JSON).
+const app = Fastify({ logger: false });
 
 const items = new Map([
   [1, { id: 1, name: 'kettle' }],
   [2, { id: 2, name: 'teapot' }],
 ]);
 
-let guard = null;
-if (disabled) {
-  app.get('/health/ready', async () => 'ok');
-  app.get('/health/live', async () => 'ok');
-} else {
-  // Fleet mode without code changes: REDIS_URL + FREEZEGUARD_FLEET_GROUP (+ FREEZEGUARD_MIN_IN_ROTATION).
-  const fleet = await redisFleetFromEnv();
-  guard = createGuard({
-    // The environment table (FREEZEGUARD_LB, FREEZEGUARD_DRAIN_DELAY_MS…) is read by createGuard.
-    ...(fleet ? { fleet, approve: 'fleet' } : { approve: 'solo' }),
-    logger: app.log,
-  });
-  // FREEZEGUARD_METRICS=1: Prometheus metrics of the lifecycle at /metrics.
-  const metrics = process.env.FREEZEGUARD_METRICS === '1' ? prometheusMetrics(guard) : null;
-  await app.register(freezeguard, {
-    guard,
-    path: '/health',
-    ...(metrics && { metricsPath: '/metrics', metrics }),
-  });
-}
+// FREEZEGUARD_METRICS=1: Prometheus metrics of the lifecycle at /metrics.
+const metrics = process.env.FREEZEGUARD_METRICS === '1' ? prometheusMetrics(guard) : null;
+await app.register(freezeguard, {
+  guard,
+  path: '/health',
+  ...(metrics && { metricsPath: '/metrics', metrics }),
+});
 
 app.get('/api/items', async () => [...items.values()]);
 app.get('/api/items/:id', async (req, reply) => {
@@ -54,12 +47,8 @@ app.get('/api/slow', async (req) => {
 });
 
 await app.listen({ port, host: '127.0.0.1' });
-await guard?.start();
+guard.logger.info({ port, mode: guard.status().mode }, 'fastify-api listening');
+await guard.start();
 
-async function shutdown() {
-  await guard?.stop();
-  await app.close();
-  process.exit(0);
-}
-process.on('SIGTERM', shutdown);
-process.on('SIGINT', shutdown);
+// SIGTERM/SIGINT drain like a shutdown event, then Fastify closes and the process exits.
+guard.handleSignals({ close: () => app.close() });

@@ -31,7 +31,10 @@ export class TypedEmitter<Events extends { [K in keyof Events]: (...args: never[
       try {
         (listener as (...a: Parameters<Events[K]>) => void)(...args);
       } catch (err) {
-        this.logger().error({ err, event: String(name) }, 'freezeguard listener threw');
+        this.logger().error(
+          { err, event: String(name) },
+          'freezeguard: a listener of the guard threw',
+        );
       }
     }
   }

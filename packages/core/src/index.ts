@@ -53,6 +53,7 @@ export type {
   Guard,
   GuardEventName,
   GuardEvents,
+  GuardMode,
   GuardOptions,
   GuardState,
   GuardStatus,
@@ -62,11 +63,14 @@ export type {
   PrepareContext,
   ResumeContext,
   ResumeWhen,
+  SignalOptions,
 } from './guard/guard.js';
 export { type LocalCoordinatorOptions, type LocalRole, localCoordinator } from './local/index.js';
 export {
+  type ConsoleLoggerOptions,
   createConsoleLogger,
   type LogFn,
+  type LogFormat,
   type Logger,
   type LogLevel,
   silentLogger,

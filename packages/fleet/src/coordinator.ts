@@ -11,6 +11,7 @@ import type {
   Timers,
 } from '@freezeguard/core';
 import { errorSummary } from '@freezeguard/core/adapter';
+import { fleetLogger } from './log.js';
 import { groupKeys, type RedisFleetOptions, resolveOptions } from './options.js';
 import type { FleetRuntime } from './runtime.js';
 import { ACQUIRE, HEARTBEAT, LEAVE, PREPARED, RELEASE, UNAPPROVE } from './scripts.js';
@@ -110,7 +111,7 @@ export function redisFleet(
     try {
       return ctx.member();
     } catch (err) {
-      logger?.warn({ err: errorSummary(err) }, 'freezeguard fleet: member() threw');
+      logger?.warn({ err: errorSummary(err) }, 'freezeguard: member() threw');
       return null;
     }
   }
@@ -135,7 +136,7 @@ export function redisFleet(
     try {
       ctx.onChange();
     } catch (err) {
-      logger?.warn({ err: errorSummary(err) }, 'freezeguard fleet: onChange listener threw');
+      logger?.warn({ err: errorSummary(err) }, 'freezeguard: onChange listener threw');
     }
   }
 
@@ -143,7 +144,7 @@ export function redisFleet(
     if (!holding) return;
     holding = false;
     slotEvents = [];
-    logger?.warn({ reason }, 'freezeguard fleet: drain slot lost; the guard decides again');
+    logger?.warn({ reason }, 'freezeguard: drain slot lost; the guard decides again');
     notify();
   }
 
@@ -197,7 +198,7 @@ export function redisFleet(
       if (running) return;
       ctx = context;
       timers = context.timers;
-      logger = context.logger;
+      logger = fleetLogger(context.logger);
       running = true;
       const s = runtime.open(context.logger, context.timers);
       unsubscribe = s.subscribe(keys.channel, (message) => {
@@ -257,13 +258,13 @@ export function redisFleet(
           minInRotation: o.minInRotation,
           ...(result.ok ? {} : { err: errorSummary(result.error) }),
         };
-        if (answer === 'granted') logger?.info(facts, 'freezeguard fleet: drain slot granted');
+        if (answer === 'granted') logger?.info(facts, 'freezeguard: drain slot granted');
         else if (answer === 'denied')
           logger?.info(
             facts,
-            'freezeguard fleet: drain slot denied: draining now would leave fewer than minInRotation serving',
+            'freezeguard: drain slot denied: draining now would leave fewer than minInRotation serving',
           );
-        else logger?.warn(facts, 'freezeguard fleet: drain slot unavailable (Redis); acting solo');
+        else logger?.warn(facts, 'freezeguard: drain slot unavailable (Redis); acting solo');
       }
       lastAnswer = answer;
       return answer;
@@ -281,8 +282,8 @@ export function redisFleet(
         logger?.info(
           { released: result.ok },
           result.ok
-            ? 'freezeguard fleet: drain slot released'
-            : 'freezeguard fleet: drain slot release failed; the next heartbeat retries it',
+            ? 'freezeguard: drain slot released'
+            : 'freezeguard: drain slot release failed; the next heartbeat retries it',
         );
       }
     },
@@ -313,8 +314,8 @@ export function redisFleet(
       logger?.info(
         { eventId: event.EventId, resources: event.Resources, approve: approve === 1, reason },
         approve === 1
-          ? 'freezeguard fleet: last member to prepare; this one approves the event'
-          : 'freezeguard fleet: prepared; not approving',
+          ? 'freezeguard: last member to prepare; this one approves the event'
+          : 'freezeguard: prepared; not approving',
       );
       return approve === 1;
     },

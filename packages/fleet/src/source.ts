@@ -1,6 +1,7 @@
 import {
   FreezeguardError,
   type FreezeguardErrorCode,
+  type Logger,
   type MaintenanceSource,
   type ScheduledEventsDocument,
   type SourceContext,
@@ -8,6 +9,7 @@ import {
   type TimerHandle,
 } from '@freezeguard/core';
 import { errorSummary, parseScheduledEventsDocument } from '@freezeguard/core/adapter';
+import { fleetLogger } from './log.js';
 import { vmKeys } from './options.js';
 import type { FleetRuntime } from './runtime.js';
 import { CLAIM, PUBLISH_DOC, RESIGN } from './scripts.js';
@@ -50,6 +52,7 @@ interface Message {
 export function createSharedSource(inner: MaintenanceSource, runtime: FleetRuntime): SharedSource {
   const o = runtime.o;
   let ctx: SourceContext | null = null;
+  let outerLogger: Logger | null = null;
   let store: FleetStore | null = null;
   let running = false;
   let role: PollerRole = 'starting';
@@ -103,7 +106,7 @@ export function createSharedSource(inner: MaintenanceSource, runtime: FleetRunti
         if (nameFailures === 1) {
           ctx?.logger.warn(
             { err: errorSummary(err) },
-            'freezeguard fleet: cannot read this VM name; the poller election waits for it',
+            'freezeguard: cannot read this VM name; the poller election waits for it',
           );
         }
       },
@@ -113,7 +116,8 @@ export function createSharedSource(inner: MaintenanceSource, runtime: FleetRunti
   const innerContext = (): SourceContext => {
     const outer = ctx!;
     return {
-      logger: outer.logger,
+      // The inner source's messages are core's, not the fleet's.
+      logger: outerLogger ?? outer.logger,
       clock: outer.clock,
       timers: outer.timers,
       onDocument(document) {
@@ -165,7 +169,7 @@ export function createSharedSource(inner: MaintenanceSource, runtime: FleetRunti
       try {
         document = parseScheduledEventsDocument(message.document);
       } catch (err) {
-        ctx.logger.debug({ err: errorSummary(err) }, 'freezeguard fleet: bad shared document');
+        ctx.logger.debug({ err: errorSummary(err) }, 'freezeguard: bad shared document');
         return;
       }
       followed.lastSuccessAt = now;
@@ -202,24 +206,24 @@ export function createSharedSource(inner: MaintenanceSource, runtime: FleetRunti
       try {
         inner.start(innerContext());
       } catch (err) {
-        ctx.logger.error({ err: errorSummary(err) }, 'freezeguard fleet: source failed to start');
+        ctx.logger.error({ err: errorSummary(err) }, 'freezeguard: source failed to start');
       }
     }
     if (previous === next) return;
     if (next === 'poller') {
       ctx.logger.info(
         { resourceName: name, memberId: o.memberId },
-        'freezeguard fleet: this member polls the metadata service for its VM',
+        'freezeguard: this member polls the metadata service for its VM',
       );
     } else if (next === 'follower') {
       ctx.logger.info(
         { resourceName: name, poller: holder },
-        'freezeguard fleet: reading the metadata documents another member on this VM polls',
+        'freezeguard: reading the metadata documents another member on this VM polls',
       );
     } else if (next === 'solo') {
       ctx.logger.warn(
         { resourceName: name },
-        'freezeguard fleet: Redis unavailable; polling the metadata service directly',
+        'freezeguard: Redis unavailable; polling the metadata service directly',
       );
     }
   }
@@ -262,7 +266,7 @@ export function createSharedSource(inner: MaintenanceSource, runtime: FleetRunti
     try {
       await decide();
     } catch (err) {
-      ctx?.logger.warn({ err: errorSummary(err) }, 'freezeguard fleet: poller election failed');
+      ctx?.logger.warn({ err: errorSummary(err) }, 'freezeguard: poller election failed');
     } finally {
       ticking = false;
       schedule(o.pollerRenewMs);
@@ -278,7 +282,8 @@ export function createSharedSource(inner: MaintenanceSource, runtime: FleetRunti
     ...(inner.supportsApproval === undefined ? {} : { supportsApproval: inner.supportsApproval }),
     start(context) {
       if (running) return;
-      ctx = context;
+      outerLogger = context.logger;
+      ctx = { ...context, logger: fleetLogger(context.logger) };
       running = true;
       store = runtime.open(context.logger, context.timers);
       schedule(0);

@@ -1,5 +1,6 @@
 import type { Logger, Timers } from '@freezeguard/core';
 import { errorSummary, withTimeout } from '@freezeguard/core/adapter';
+import { fleetLogger } from './log.js';
 import type { Script } from './scripts.js';
 
 /**
@@ -106,7 +107,7 @@ export class FleetStore {
       readonly onUp: () => void;
     },
   ) {
-    this.#logger = options.logger;
+    this.#logger = fleetLogger(options.logger);
     this.#timers = options.timers;
     this.#opTimeoutMs = options.opTimeoutMs;
     this.#onUp = options.onUp;
@@ -118,7 +119,7 @@ export class FleetStore {
     // An 'error' event without a listener would crash the app; failures are accounted
     // per operation instead.
     const quiet = (err: unknown) =>
-      this.#logger.debug({ err: errorSummary(err) }, 'freezeguard fleet: Redis connection error');
+      this.#logger.debug({ err: errorSummary(err) }, 'freezeguard: Redis connection error');
     this.#conn.on('error', quiet);
     this.#sub.on('error', quiet);
     this.#sub.on('message', ((channel: string, message: string) => {
@@ -126,7 +127,7 @@ export class FleetStore {
         try {
           handler(message);
         } catch (err) {
-          this.#logger.warn({ err: errorSummary(err) }, 'freezeguard fleet: handler failed');
+          this.#logger.warn({ err: errorSummary(err) }, 'freezeguard: handler failed');
         }
       }
     }) as (...args: unknown[]) => void);
@@ -240,7 +241,7 @@ export class FleetStore {
     if (this.#streak > 0) {
       this.#logger.info(
         { failures: this.#streak },
-        'freezeguard fleet: Redis reachable again; re-registering',
+        'freezeguard: Redis reachable again; re-registering',
       );
     }
     this.#streak = 0;
@@ -261,12 +262,12 @@ export class FleetStore {
     if (this.#streak === 1) {
       this.#logger.warn(
         { err: errorSummary(error), op: what },
-        'freezeguard fleet: Redis unavailable; acting solo until it answers again',
+        'freezeguard: Redis unavailable; acting solo until it answers again',
       );
     } else {
       this.#logger.debug(
         { err: errorSummary(error), op: what, streak: this.#streak },
-        'freezeguard fleet: Redis still unavailable',
+        'freezeguard: Redis still unavailable',
       );
     }
   }

@@ -39,7 +39,7 @@ export function httpAdapterContract(name: string, harness: HttpAdapterHarness): 
 
     async function setup(
       options: HttpGuardOptions = {},
-      guardOptions: { resumeWhen?: 'removed' } = {},
+      guardOptions: { resumeWhen?: 'removed'; mode?: 'observe' } = {},
     ) {
       const clock = new FakeClock();
       const source = new MemorySource({ resourceName: 'vm-1' });
@@ -104,6 +104,33 @@ export function httpAdapterContract(name: string, harness: HttpAdapterHarness): 
       await t.settle();
       expect(t.guard.state).toBe('idle');
       expect(await t.get('/health/ready')).toMatchObject({ status: 200, body: 'ok' });
+    });
+
+    it("mode 'observe': probes stay 200 and keep-alive stays on through a whole Freeze", async () => {
+      const t = await setup({}, { mode: 'observe' });
+      const seen: { ready: number; live: number; hello: number; close: boolean }[] = [];
+      const look = async () => {
+        const hello = await t.get('/hello');
+        seen.push({
+          ready: (await t.get('/health/ready')).status,
+          live: (await t.get('/health/live')).status,
+          hello: hello.status,
+          close: hello.headers.connection === 'close',
+        });
+      };
+      t.source.announce({ EventId: 'EV-HTTP' });
+      await t.settle();
+      await look();
+      await t.clock.advance(1000);
+      await t.settle();
+      expect(t.guard.state).toBe('frozen');
+      await look();
+      await t.clock.stop(5000);
+      await t.settle();
+      expect(t.guard.state).toBe('idle');
+      await look();
+      expect(seen).toEqual(Array(3).fill({ ready: 200, live: 200, hello: 200, close: false }));
+      expect(t.guard.status().participants[0]!.prepare).toBeNull();
     });
 
     it('lets in-flight requests finish: prepare waits for them after drainUntil', async () => {

@@ -10,13 +10,16 @@ import type { MaintenanceSource } from '../sources/source.js';
  *
  * @example
  * ```ts
- * const approvals = new Approvals(source, logger, { approved: () => evaluate(), failed: (e) => emit('error', e) });
+ * const approvals = new Approvals(source, logger, false, { approved: () => evaluate(), failed: (e) => emit('error', e) });
  * approvals.send(event);
  * ```
  */
 export class Approvals {
   /** EventIds approved or being approved. */
   readonly sent = new Set<string>();
+  /** Observe mode: EventIds it would have approved (each logged once). */
+  readonly observed = new Set<string>();
+  readonly #observe: boolean;
   readonly #source: MaintenanceSource;
   readonly #logger: Logger;
   readonly #on: {
@@ -27,15 +30,31 @@ export class Approvals {
   constructor(
     source: MaintenanceSource,
     logger: Logger,
+    observe: boolean,
     on: { approved(event: ScheduledEvent): void; failed(error: FreezeguardError): void },
   ) {
     this.#source = source;
     this.#logger = logger;
+    this.#observe = observe;
     this.#on = on;
+  }
+
+  /** What the policy counts as approved: sent, or (observing) would have been. */
+  get decided(): ReadonlySet<string> {
+    return this.#observe ? this.observed : this.sent;
   }
 
   send(event: ScheduledEvent): void {
     const id = event.EventId;
+    if (this.#observe) {
+      if (this.observed.has(id)) return;
+      this.observed.add(id);
+      this.#logger.info(
+        { eventId: id, mode: 'observe' },
+        'freezeguard: observe: would approve the event now (StartRequests not sent)',
+      );
+      return;
+    }
     if (this.sent.has(id)) return;
     this.sent.add(id);
     this.#source.approve(id).then(

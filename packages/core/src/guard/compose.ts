@@ -65,25 +65,28 @@ export function composeGuard(options: GuardOptions, hooks: GuardHooks): GuardPar
     options.source,
   );
   const logger = options.logger ?? createConsoleLogger();
+  // Observing: decisions run, nothing is done: no participant called, no slot, no approval.
+  const observe = o.mode === 'observe';
   const clock = options.clock ?? systemClock;
   const timers = options.timers ?? systemTimers;
   const fleet = options.fleet;
   const seen = new Observations(logger, clock);
   const warn = (facts: object, message: string) => seen.warn(facts, message);
-  const gate = fleet
-    ? new FleetGate(
-        fleet,
-        {
-          clock,
-          timers,
-          logger,
-          warn,
-          current: (a) => hooks.active() === a && !a.cycle.resuming,
-          evaluate: () => hooks.evaluate(),
-        },
-        o.drainDelayMs,
-      )
-    : undefined;
+  const gate =
+    fleet && o.mode === 'active'
+      ? new FleetGate(
+          fleet,
+          {
+            clock,
+            timers,
+            logger,
+            warn,
+            current: (a) => hooks.active() === a && !a.cycle.resuming,
+            evaluate: () => hooks.evaluate(),
+          },
+          o.drainDelayMs,
+        )
+      : undefined;
   const source = fleet ? fleet.wrapSource(options.source) : options.source;
   const emitter = new GuardListeners(() => logger);
   const name: ResourceName = new ResourceName(o.resourceName, {
@@ -95,7 +98,7 @@ export function composeGuard(options: GuardOptions, hooks: GuardHooks): GuardPar
       hooks.evaluate();
     },
   });
-  const approvals = new Approvals(source, logger, {
+  const approvals = new Approvals(source, logger, observe, {
     approved: (event) => {
       emitter.emit('approved', { eventId: event.EventId, event });
       hooks.evaluate();
@@ -110,6 +113,7 @@ export function composeGuard(options: GuardOptions, hooks: GuardHooks): GuardPar
     resumeTimeoutMs: o.resumeTimeoutMs,
     onCall: (info) => emitter.emit('participant', info),
     warn,
+    observe,
   });
   const runner = new CycleRunner({
     participants,
@@ -132,7 +136,9 @@ export function composeGuard(options: GuardOptions, hooks: GuardHooks): GuardPar
       if (seen.pause(pause, hooks.active() !== null) && hooks.active()) hooks.evaluate();
     },
   });
-  const policy = policyOptions(o, source, gate !== undefined);
+  // An observer cannot predict a fleet's approval (it depends on the other members).
+  const policyBase = observe && o.approve === 'fleet' ? { ...o, approve: 'never' as const } : o;
+  const policy = policyOptions(policyBase, source, gate !== undefined);
   return {
     ...{ o, policy, logger, clock, timers, source, fleet, gate, emitter, seen, name },
     ...{ approvals, participants, runner, detector },

@@ -1,7 +1,7 @@
 import { type BalancerProfile, balancerTimings, tooShortNotices } from '../drain/balancer.js';
 import type { Logger } from '../logger.js';
 import type { MaintenanceSource } from '../sources/source.js';
-import type { ApprovalPolicy, DrainState, Participant } from './types.js';
+import type { ApprovalPolicy, DrainState, GuardMode, Participant } from './types.js';
 
 const ORDER: readonly DrainState[] = ['pending', 'unprobed', 'confirmed'];
 
@@ -47,6 +47,7 @@ export function logStartNotes(
   logger: Logger,
   o: {
     readonly approve: ApprovalPolicy;
+    readonly mode?: GuardMode;
     readonly balancer: BalancerProfile;
     readonly balancerGiven: boolean;
   },
@@ -66,6 +67,11 @@ export function logStartNotes(
       'freezeguard: watching for maintenance events',
     );
   }
+  if (o.mode === 'observe')
+    logger.info(
+      { mode: 'observe', approve: o.approve },
+      'freezeguard: observe mode: deciding and logging only; nothing is drained, paused or approved',
+    );
   if (!o.balancerGiven) return;
   const notices = tooShortNotices(o.balancer, source.kind);
   if (notices.length === 0) return;

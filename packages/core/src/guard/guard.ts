@@ -9,7 +9,9 @@ import { type Cycle, expectedResumeAt, isDraining, localShutdownEvent } from './
 import { type Active, cycleInfo, step } from './cycle-run.js';
 import { leastDrainState, logStartNotes } from './drain.js';
 import type { FleetActions } from './fleet-policy.js';
+import { announcePlans, WOULD_DRAIN_NOW } from './observe.js';
 import { type Decision, decide } from './policy.js';
+import { installSignalHandlers, type SignalOptions } from './signals.js';
 import { buildStatus } from './status.js';
 import type {
   CycleOutcome,
@@ -47,6 +49,9 @@ class GuardImpl implements Guard {
   #wakeTimer: TimerHandle | null = null;
   #localEvent: ScheduledEvent | null = null;
   #localShutdown: Promise<void> | null = null;
+  /** Observe mode: the events whose plan was logged. */
+  readonly #announced = new Map<string, number | null>();
+  #signals: (() => void) | null = null;
   /** Settles when the last resume finished. */
   #resumed: Promise<void> = Promise.resolve();
 
@@ -75,6 +80,8 @@ class GuardImpl implements Guard {
   }
 
   isReady(): boolean {
+    // Observing or disabled: whatever it decides, the instance keeps serving.
+    if (this.#p.o.mode !== 'active') return true;
     const cycle = this.#active?.cycle;
     if (cycle) return !isDraining(cycle);
     return this.#state === 'idle' || this.#state === 'scheduled';
@@ -114,6 +121,14 @@ class GuardImpl implements Guard {
     if (this.#running) return;
     if (this.#stopped)
       throw new FreezeguardError('ERR_STOPPED', 'a stopped guard cannot be started again');
+    if (this.#p.o.mode === 'disabled') {
+      // Inert: no polling, no detector, no fleet; one line so nobody wonders why.
+      this.logger.info(
+        { mode: 'disabled' },
+        'freezeguard: disabled: not watching for maintenance, never draining',
+      );
+      return;
+    }
     this.#running = true;
     this.#p.fleet?.start({
       logger: this.logger,
@@ -192,6 +207,12 @@ class GuardImpl implements Guard {
 
   shutdown(): Promise<void> {
     if (this.#localShutdown) return this.#localShutdown;
+    if (this.#p.o.mode !== 'active') {
+      if (this.#p.o.mode === 'observe')
+        this.logger.info({ mode: 'observe' }, 'freezeguard: observe: would drain for shutdown now');
+      this.#localShutdown = Promise.resolve();
+      return this.#localShutdown;
+    }
     assertOption(this.#running, 'shutdown()', 'needs a started guard', this.#running);
     const event = localShutdownEvent(this.#p.name.name);
     this.#localEvent = event;
@@ -212,6 +233,16 @@ class GuardImpl implements Guard {
     return this.#localShutdown;
   }
 
+  handleSignals(options?: SignalOptions): () => void {
+    if (this.#signals) return this.#signals;
+    const dispose = installSignalHandlers(this, options);
+    this.#signals = () => {
+      dispose();
+      this.#signals = null;
+    };
+    return this.#signals;
+  }
+
   expectedResumeAt(): number | null {
     const cycle = this.#active?.cycle;
     const { seen, o } = this.#p;
@@ -219,7 +250,7 @@ class GuardImpl implements Guard {
   }
 
   status(): GuardStatus {
-    return buildStatus({
+    const status = buildStatus({
       state: this.#state,
       ready: this.isReady(),
       running: this.#running,
@@ -233,6 +264,7 @@ class GuardImpl implements Guard {
       fleet: this.#p.fleet?.status() ?? null,
       blind: this.#blind.status(),
     });
+    return { ...status, mode: this.#p.o.mode };
   }
 
   #setState(next: GuardState): void {
@@ -241,7 +273,8 @@ class GuardImpl implements Guard {
     this.#state = next;
     this.#p.detector.setTick(next === 'idle' ? idleTickMs(this.#p.o) : this.#p.o.tickIntervalMs);
     this.#p.detector.setActive(next !== 'idle');
-    this.logger.info({ state: next, previous }, `freezeguard: ${previous} → ${next}`);
+    const facts = this.#p.o.mode === 'observe' ? { mode: 'observe' } : {};
+    this.logger.info({ state: next, previous, ...facts }, `freezeguard: ${previous} -> ${next}`);
     this.#p.emitter.emit('state', next, previous);
   }
 
@@ -272,11 +305,12 @@ class GuardImpl implements Guard {
       handled: memory.handled,
       recent: memory.recent,
       cycle,
-      approvalsSent: this.#p.approvals.sent,
+      approvalsSent: this.#p.approvals.decided,
       pauses: memory.pauses,
       lastDocumentAt,
       seq: tracker.seq,
-      drain: leastDrainState(this.#p.participants.list()),
+      // Observing, no adapter drains: only the fixed drainDelayMs can stand for the balancers.
+      drain: this.#p.o.mode === 'observe' ? 'none' : leastDrainState(this.#p.participants.list()),
     });
   }
 
@@ -287,6 +321,8 @@ class GuardImpl implements Guard {
     this.#p.seen.memory.forget(now);
     const a = this.#active;
     const d = this.#decide(now, a?.cycle ?? null);
+    if (this.#p.o.mode === 'observe')
+      announcePlans(this.#p.seen, this.#announced, now, this.#p.policy, this.logger);
     for (const mark of d.markHandled) {
       this.#p.seen.memory.handled.set(mark.id, mark);
       this.logger.info(
@@ -332,6 +368,8 @@ class GuardImpl implements Guard {
   #open(ids: readonly string[], now: number, local: boolean, askSlot: boolean): Active {
     const a = this.#p.runner.open({ serial: ++this.#serial, ids, now, local, fleet: askSlot });
     this.#active = a;
+    if (this.#p.o.mode === 'observe')
+      this.logger.info({ mode: 'observe', eventIds: ids }, WOULD_DRAIN_NOW);
     this.#setState('preparing');
     // A fleet member learns whether it may drain before its traffic phase.
     this.#p.runner.prepare(a, askSlot ? (this.#p.gate?.askSlot(a) ?? null) : null, () => {
@@ -408,4 +446,5 @@ export function createGuardWithSource(options: GuardOptions): Guard {
 }
 
 export { assertGuard } from './assert.js';
+export type { SignalOptions } from './signals.js';
 export * from './types.js';

@@ -7,12 +7,13 @@ import {
   resolveBalancer,
 } from '../drain/balancer.js';
 import { assertOption, withDefaults } from '../errors.js';
-import type { Logger } from '../logger.js';
-import type { ApprovalPolicy, GuardOptions, ResumeWhen } from './types.js';
+import { envLoggerOptions, type Logger } from '../logger.js';
+import type { ApprovalPolicy, GuardMode, GuardOptions, ResumeWhen } from './types.js';
 
 /** Defaults of every numeric and policy option, in one place. */
 export const GUARD_DEFAULTS = {
   approve: 'never' as ApprovalPolicy,
+  mode: 'active' as GuardMode,
   leadTimeMs: 60_000,
   drainDelayMs: 15_000,
   prepareTimeoutMs: 30_000,
@@ -49,13 +50,47 @@ function envMs(env: Env, name: string): number | undefined {
   return n;
 }
 
+/** One of `allowed` from the environment; throws naming the variable. */
+function envOneOf<T extends string>(env: Env, name: string, allowed: readonly T[]): T | undefined {
+  const raw = env[name]?.trim();
+  if (!raw) return undefined;
+  assertOption(
+    (allowed as readonly string[]).includes(raw),
+    name,
+    `must be one of ${allowed.map((a) => `'${a}'`).join(', ')}`,
+    raw,
+  );
+  return raw as T;
+}
+
+/** `1`/`true`/`yes` or `0`/`false`/`no` from the environment; throws naming the variable. */
+function envFlag(env: Env, name: string): boolean | undefined {
+  const raw = env[name]?.trim().toLowerCase();
+  if (!raw) return undefined;
+  const on = ['1', 'true', 'yes'].includes(raw);
+  assertOption(on || ['0', 'false', 'no'].includes(raw), name, 'must be 1/true or 0/false', raw);
+  return on;
+}
+
 /**
- * The guard options the environment sets (`FREEZEGUARD_APPROVE`, `FREEZEGUARD_LEAD_TIME_MS`,
- * `FREEZEGUARD_DRAIN_DELAY_MS`, `FREEZEGUARD_LB`, `FREEZEGUARD_RESOURCE_NAME`): options in
- * code win over them. An invalid value throws `ERR_BAD_OPTION` naming the variable.
+ * The guard options the environment sets — the one table of freezeguard's variables that
+ * map to options (`FREEZEGUARD_MODE`, `FREEZEGUARD_DISABLED`, `FREEZEGUARD_APPROVE`,
+ * `FREEZEGUARD_LEAD_TIME_MS`, `FREEZEGUARD_DRAIN_DELAY_MS`, `FREEZEGUARD_LB`,
+ * `FREEZEGUARD_RESOURCE_NAME`): options in code win over them. An invalid value throws
+ * `ERR_BAD_OPTION` naming the variable. `FREEZEGUARD_DISABLED=1` wins over
+ * `FREEZEGUARD_MODE`: it is the switch an operator reaches for.
+ *
+ * @example
+ * ```ts
+ * envGuardOptions({ FREEZEGUARD_MODE: 'observe', FREEZEGUARD_LB: 'kubernetes' });
+ * // { mode: 'observe', lb: 'kubernetes' }
+ * ```
  */
 export function envGuardOptions(env: Env = process.env): Partial<GuardOptions> {
   const out: { -readonly [K in keyof GuardOptions]?: GuardOptions[K] } = {};
+  const mode = envOneOf<GuardMode>(env, 'FREEZEGUARD_MODE', ['active', 'observe', 'disabled']);
+  if (mode) out.mode = mode;
+  if (envFlag(env, 'FREEZEGUARD_DISABLED')) out.mode = 'disabled';
   const approve = env.FREEZEGUARD_APPROVE?.trim();
   if (approve) {
     assertOption(
@@ -152,6 +187,15 @@ export function resolveGuardOptions(inCode: GuardOptions, env: Env = process.env
     "'fleet' needs the fleet option (e.g. redisFleet() from @freezeguard/fleet)",
     o.approve,
   );
+  assertOption(
+    ['active', 'observe', 'disabled'].includes(o.mode),
+    'mode',
+    "must be 'active', 'observe' or 'disabled'",
+    o.mode,
+  );
+  // Checked even when a logger is given: a typo in the deployment should not wait for the
+  // day someone removes the logger option to show up.
+  envLoggerOptions(env);
   assertOption(
     ['after-pause', 'removed'].includes(o.resumeWhen),
     'resumeWhen',

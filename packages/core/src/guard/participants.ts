@@ -24,6 +24,8 @@ export interface ParticipantDeps {
   onCall(info: ParticipantCallInfo): void;
   /** A warning worth keeping in `status()`. */
   warn(facts: object, message: string): void;
+  /** Observe mode: nobody is ever prepared (so nobody is resumed). */
+  readonly observe?: boolean;
 }
 
 /** One cycle's bookkeeping of who was prepared. */
@@ -125,6 +127,7 @@ export class Participants {
    * participants confirmed the balancers let go already.
    */
   async prepareAll(run: PrepareRun): Promise<void> {
+    if (this.#deps.observe) return;
     for (const phase of PHASES) {
       if (run.signal.aborted) return;
       if (phase === 'traffic' && !run.draining()) continue;
@@ -142,7 +145,7 @@ export class Participants {
 
   /** Prepares one participant for `run` (once per cycle); records the outcome. */
   async prepareOne(p: Participant, run: PrepareRun): Promise<void> {
-    if (!this.#list.has(p) || run.invoked.has(p)) return;
+    if (this.#deps.observe || !this.#list.has(p) || run.invoked.has(p)) return;
     if (p.phase === 'traffic' && !run.draining()) return;
     run.invoked.add(p);
     const now = this.#deps.clock.now();

@@ -27,7 +27,7 @@ export interface StatusFacts {
 const iso = (ms: number): string => new Date(ms).toISOString();
 
 /** Builds the JSON-serialisable `guard.status()`. */
-export function buildStatus(f: StatusFacts): GuardStatus {
+export function buildStatus(f: StatusFacts): Omit<GuardStatus, 'mode'> {
   const { seen, cycle } = f;
   return {
     state: f.state,

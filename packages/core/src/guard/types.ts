@@ -6,6 +6,7 @@ import type { Logger } from '../logger.js';
 import type { MaintenanceSource, SourceHealth } from '../sources/source.js';
 import type { Clock, Timers } from '../time/clock.js';
 import type { PauseInfo } from '../time/pause.js';
+import type { SignalOptions } from './signals.js';
 
 /**
  * Lifecycle states. `isReady()` (serve traffic) is true only in `idle` and `scheduled`.
@@ -43,6 +44,15 @@ export const PHASES: readonly Phase[] = ['traffic', 'work', 'data'];
 export type ApprovalPolicy = 'never' | 'solo' | 'always' | 'fleet';
 /** What ends a freeze: a pause observed after the event became due, or only its removal. */
 export type ResumeWhen = 'after-pause' | 'removed';
+/**
+ * How much the guard does:
+ * - `active` (default): drains, pauses, flushes and approves as configured;
+ * - `observe`: watches and decides as `active` would, logs what it would do and when
+ *   (drain at…, approve at…) and emits its events (metrics keep working), but never fails
+ *   readiness, never calls a participant, never approves; the dry run before trusting it;
+ * - `disabled`: inert: no polling, never drains (`FREEZEGUARD_DISABLED=1`).
+ */
+export type GuardMode = 'active' | 'observe' | 'disabled';
 
 /** Handed to `participant.prepare`. */
 export interface PrepareContext {
@@ -146,6 +156,8 @@ export interface EventReport {
 /** `guard.status()`: JSON-serialisable. */
 export interface GuardStatus {
   readonly state: GuardState;
+  /** `active`, `observe` (nothing is drained, paused or approved) or `disabled`. */
+  readonly mode: GuardMode;
   readonly ready: boolean;
   readonly running: boolean;
   readonly resourceName: string | null;
@@ -253,6 +265,8 @@ export interface GuardOptions {
   /** Event types to act on. Default all known. */
   readonly eventTypes?: readonly KnownEventType[];
   readonly approve?: ApprovalPolicy;
+  /** `active` (default), `observe` (dry run) or `disabled`. Default: `FREEZEGUARD_MODE` / `FREEZEGUARD_DISABLED`, else `active`. */
+  readonly mode?: GuardMode;
   /** Start preparing this long before NotBefore. Default 60 s. */
   readonly leadTimeMs?: number;
   /** The work phase starts no earlier than this after preparing began. Default 15 s. */
@@ -341,4 +355,11 @@ export interface Guard {
    * when every participant prepared (or gave up).
    */
   shutdown(): Promise<void>;
+  /**
+   * Makes SIGTERM and SIGINT drain like `shutdown()` (readiness 503 at once, liveness 200,
+   * workers paused, buffers flushed), then run `close`, stop the guard and exit 0 — all
+   * within `timeoutMs` (default 25 s, inside Kubernetes' 30 s grace period). A second
+   * signal exits at once. Installed once; returns the function that removes the handlers.
+   */
+  handleSignals(options?: SignalOptions): () => void;
 }

@@ -82,7 +82,7 @@ export class MemberApprovals {
         .logger()
         .warn(
           { err: errorSummary(err), eventId },
-          'freezeguard local: cannot record the approval claim; approving anyway',
+          'freezeguard: cannot record the approval claim; approving anyway',
         );
       mine = true;
     }
@@ -93,10 +93,7 @@ export class MemberApprovals {
     if (mine) {
       this.#host
         .logger()
-        .info(
-          { eventId },
-          'freezeguard local: every process on this VM prepared; this one approves',
-        );
+        .info({ eventId }, 'freezeguard: every process on this VM prepared; this one approves');
     }
     return mine;
   }

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { assertOption, errorSummary, withDefaults } from '../errors.js';
 import type { FleetContext, FleetCoordinator, FleetStatus } from '../fleet.js';
-import { type Logger, silentLogger } from '../logger.js';
+import { type Logger, silentLogger, withFacts } from '../logger.js';
 import type { MaintenanceSource, SourceContext } from '../sources/source.js';
 import { type Clock, sleep, systemClock, systemTimers, type Timers } from '../time/clock.js';
 import { ANSWER_MS, MemberApprovals } from './approval.js';
@@ -79,7 +79,7 @@ export function localCoordinator(
   let local: LocalSource | null = null;
   let sourceCtx: SourceContext | null = null;
   let fleetCtx: FleetContext | null = null;
-  let logger: Logger = options.logger ?? silentLogger;
+  let logger: Logger = localLogger(options.logger ?? silentLogger);
   let clock: Clock = options.clock ?? systemClock;
   let timers: Timers = options.timers ?? systemTimers;
   let role: LocalRole = 'starting';
@@ -120,7 +120,7 @@ export function localCoordinator(
     try {
       fleetCtx?.onChange();
     } catch (err) {
-      logger.warn({ err: errorSummary(err) }, 'freezeguard local: onChange listener threw');
+      logger.warn({ err: errorSummary(err) }, 'freezeguard: onChange listener threw');
     }
   }
 
@@ -132,12 +132,12 @@ export function localCoordinator(
     if (next === 'leader')
       logger.info(
         { vmId, ...facts },
-        'freezeguard local: this process polls the metadata service for its VM',
+        'freezeguard: this process polls the metadata service for its VM',
       );
     else if (next === 'follower')
       logger.info(
         { vmId, ...facts },
-        'freezeguard local: reading the documents another process on this VM polls',
+        'freezeguard: reading the documents another process on this VM polls',
       );
   }
 
@@ -145,7 +145,7 @@ export function localCoordinator(
     soloReason = reason;
     logger.warn(
       { reason },
-      'freezeguard local: no channel to the other processes of this VM; this process polls and approves on its own',
+      'freezeguard: no channel to the other processes of this VM; this process polls and approves on its own',
     );
     setRole('solo');
     startInner();
@@ -178,7 +178,7 @@ export function localCoordinator(
         },
       });
     } catch (err) {
-      logger.error({ err: errorSummary(err) }, 'freezeguard local: source failed to start');
+      logger.error({ err: errorSummary(err) }, 'freezeguard: source failed to start');
     }
   }
 
@@ -207,7 +207,7 @@ export function localCoordinator(
     lostTerm = Math.max(lostTerm, leader.term);
     logger.warn(
       { term: leader.term },
-      'freezeguard local: another process took over polling while this one was stopped; following it',
+      'freezeguard: another process took over polling while this one was stopped; following it',
     );
     leader.close();
     leader = null;
@@ -307,7 +307,7 @@ export function localCoordinator(
       message: onMessage,
       lost(why: string) {
         if (role !== 'follower') return;
-        logger.info({ why }, 'freezeguard local: the polling process is gone; electing another');
+        logger.info({ why }, 'freezeguard: the polling process is gone; electing another');
         lostTerm = Math.max(lostTerm, follower?.term ?? 0);
         follower = null;
         role = 'starting';
@@ -344,7 +344,7 @@ export function localCoordinator(
   }
 
   function adopt(ctx: { logger: Logger; clock: Clock; timers: Timers }): void {
-    logger = options.logger ?? ctx.logger;
+    logger = localLogger(options.logger ?? ctx.logger);
     clock = options.clock ?? ctx.clock;
     timers = options.timers ?? ctx.timers;
   }
@@ -442,4 +442,9 @@ export function localCoordinator(
       };
     },
   };
+}
+
+/** The coordinator's records say where they come from; the message keeps the one prefix. */
+function localLogger(logger: Logger): Logger {
+  return withFacts(logger, { component: 'local' });
 }

@@ -119,7 +119,7 @@ export class Leader {
     for (const e of host.ownClaimed) this.#done(e);
     for (const e of host.ownPrepared) this.#entry(e).prepared.push(host.id);
     server.on('error', (err) =>
-      host.logger.debug({ err: err.message }, 'freezeguard local: server error'),
+      host.logger.debug({ err: err.message }, 'freezeguard: server error'),
     );
     this.#schedule();
   }
@@ -191,10 +191,7 @@ export class Leader {
       const peer = this.#peers.get(socket);
       this.#peers.delete(socket);
       if (peer && !this.#closed) {
-        this.#host.logger.info(
-          { member: peer.id, pid: peer.pid },
-          'freezeguard local: a process left',
-        );
+        this.#host.logger.info({ member: peer.id, pid: peer.pid }, 'freezeguard: a process left');
         this.#reevaluate();
         this.#broadcastMembers();
       }
@@ -267,7 +264,7 @@ export class Leader {
     record.grantedTo = who;
     this.#host.logger.info(
       { eventId, approver: who, processes: this.#peers.size + 1 },
-      'freezeguard local: every process on this VM prepared; one of them approves',
+      'freezeguard: every process on this VM prepared; one of them approves',
     );
     if (who === reporter) return who;
     if (who === this.#host.id) this.#host.grantSelf(eventId);

@@ -76,7 +76,7 @@ export function createLocalSource(inner: MaintenanceSource, host: LocalSourceHos
         followed.consecutiveFailures = 0;
         ctx.onDocument(document);
       } catch (err) {
-        host.logger().debug({ err: errorSummary(err) }, 'freezeguard local: bad relayed document');
+        host.logger().debug({ err: errorSummary(err) }, 'freezeguard: bad relayed document');
       }
     } else if (m.t === 'err') {
       const e = (m.error ?? {}) as { code?: string; message?: string };

@@ -74,7 +74,7 @@ export async function resolveVmIdOnce(
       // Not a warning: if it keeps failing, the one warning is the solo fallback's.
       env.logger.info(
         { err: errorSummary(err), failures },
-        'freezeguard local: cannot read this VM id; retrying',
+        'freezeguard: cannot read this VM id; retrying',
       );
       if (failures >= MAX_FAILURES) return undefined;
       await sleep(env.timers, 1000 * 2 ** failures);
