@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import {
   FreezeguardError,
   type FreezeguardErrorCode,
@@ -36,6 +37,8 @@ export interface SharedSource {
 interface Message {
   readonly t: 'doc' | 'err';
   readonly by: string;
+  /** Which start of the publishing process: its counter `n` begins at 1 on each. */
+  readonly inc?: string;
   readonly n: number;
   readonly document?: unknown;
   readonly error?: { readonly code: string; readonly message: string };
@@ -66,6 +69,9 @@ export function createSharedSource(inner: MaintenanceSource, runtime: FleetRunti
   let docsName: string | null = null;
   let unsubscribeDocs: (() => void) | null = null;
   let published = 0;
+  // A process restarted with the same memberId counts from 1 again: keyed by member alone,
+  // its documents would be dropped as repeats for as long as the old process had run.
+  const incarnation = randomUUID();
   const seen = new Map<string, number>();
   const followed = {
     lastSuccessAt: null as number | null,
@@ -141,7 +147,7 @@ export function createSharedSource(inner: MaintenanceSource, runtime: FleetRunti
     const name = currentName();
     if (!store || name === undefined) return;
     const k = vmKeys(o.keyPrefix, name);
-    const payload = JSON.stringify({ ...body, by: o.memberId, n: ++published });
+    const payload = JSON.stringify({ ...body, by: o.memberId, inc: incarnation, n: ++published });
     const result = await store.run<number>(
       PUBLISH_DOC,
       [k.poller, k.latest],
@@ -160,9 +166,10 @@ export function createSharedSource(inner: MaintenanceSource, runtime: FleetRunti
       return;
     }
     if (message.by === o.memberId || typeof message.n !== 'number') return;
-    if (message.n <= (seen.get(message.by) ?? 0)) return;
+    const sender = `${message.by}/${message.inc ?? ''}`;
+    if (message.n <= (seen.get(sender) ?? 0)) return;
     if (seen.size > 32) seen.clear();
-    seen.set(message.by, message.n);
+    seen.set(sender, message.n);
     const now = ctx.clock.now();
     if (message.t === 'doc') {
       let document: ScheduledEventsDocument;

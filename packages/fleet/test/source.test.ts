@@ -39,7 +39,12 @@ interface Peer {
 function peers<S extends MaintenanceSource>(
   n: number,
   makeInner: (i: number) => S,
-  options: { url?: string; resourceName?: string | undefined; group?: string } = {},
+  options: {
+    url?: string;
+    resourceName?: string | undefined;
+    group?: string;
+    ids?: readonly string[];
+  } = {},
 ): (Peer & { inner: S })[] {
   const group = options.group ?? `g-${randomUUID()}`;
   const vm = 'resourceName' in options ? options.resourceName : `vm-${randomUUID()}`;
@@ -48,7 +53,7 @@ function peers<S extends MaintenanceSource>(
     c.on('error', () => {}); // the app's own client; the fleet only duplicates it
     const member = testMember(c, {
       group,
-      id: `p${i}`,
+      id: options.ids?.[i] ?? `p${i}`,
       ...(vm === undefined ? {} : { resourceName: vm }),
     });
     const inner = makeInner(i);
@@ -79,6 +84,29 @@ const sawEvent = (p: Peer, id: string) =>
   p.documents.some((d) => d.Events.some((e) => e.EventId === id));
 
 describe('one metadata poller per VM', () => {
+  it('a poller restarted with the same memberId is heard at once (its counter starts again)', async () => {
+    const group = `g-${randomUUID()}`;
+    const vm = `vm-${randomUUID()}`;
+    const make = () => new MemorySource({ resourceName: vm });
+    const [old] = peers(1, make, { group, resourceName: vm, ids: ['api-0'] });
+    await until(() => old!.inner.started, 3000, 'the first process to poll');
+    const [follower] = peers(1, make, { group, resourceName: vm, ids: ['worker-0'] });
+    await wait(FAST.pollerRenewMs * 3); // subscribed
+    for (let i = 1; i <= 5; i++) old!.inner.announce({ EventId: `OLD-${i}` });
+    await until(() => sawEvent(follower!, 'OLD-5'), 2000, 'the follower to see OLD-5');
+
+    // The follower cannot run for the lease (its timers are held; pub/sub still arrives),
+    // so the restarted process, same memberId, becomes the poller again.
+    follower!.member.timers.pause();
+    await old!.source.stop();
+    await old!.member.fleet.stop();
+    const [restarted] = peers(1, make, { group, resourceName: vm, ids: ['api-0'] });
+    await until(() => restarted!.member.fleet.status().poller, 3000, 'the restart to poll');
+    restarted!.inner.announce({ EventId: 'NEW-1' });
+    await until(() => sawEvent(follower!, 'NEW-1'), 2000, 'the follower to see NEW-1');
+    follower!.member.timers.resume();
+  });
+
   it('elects one poller whose documents every member receives; a frozen poller is replaced', async () => {
     const all = peers(4, () => new MemorySource({ resourceName: 'vm-1' }));
     await until(
