@@ -148,6 +148,15 @@ describe('a guard against the emulator', () => {
     return { guard, logger };
   }
 
+  it('a source that polled and was stopped still approves (a member whose lease went elsewhere)', async () => {
+    const { source } = watchSource();
+    await until(() => source.health().lastSuccessAt !== null, 5_000, 'a first read');
+    await source.stop();
+    const ev = sim.schedule({ type: 'Freeze', notBeforeInMs: 30_000, autoStart: false });
+    await source.approve(ev.EventId);
+    expect(sim.approvals.map((a) => a.eventId)).toEqual([ev.EventId]);
+  });
+
   it('learns its name from compute/name, prepares, approves once (solo), resumes after removal', async () => {
     const saved = process.env.FREEZEGUARD_RESOURCE_NAME;
     delete process.env.FREEZEGUARD_RESOURCE_NAME;

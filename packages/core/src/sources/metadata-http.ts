@@ -182,7 +182,11 @@ export function createMetadataClient(o: MetadataClientOptions): MetadataClient {
       return requests;
     },
     async send(url, init = {}) {
-      if (closed) throw new FreezeguardError('ERR_STOPPED', 'source stopped');
+      // A stopped source reads nothing more, but may still have to approve: a fleet or
+      // VM-local member that polled before (the lease went to another process) approves
+      // through its own source. That POST gets a connection of its own, closed after it.
+      const oneShot = closed && init.method === 'POST' ? newAgent() : null;
+      if (closed && !oneShot) throw new FreezeguardError('ERR_STOPPED', 'source stopped');
       await gate();
       const controller = new AbortController();
       inflight.add(controller);
@@ -204,7 +208,7 @@ export function createMetadataClient(o: MetadataClientOptions): MetadataClient {
       try {
         const res = await request(url, {
           method: init.method ?? 'GET',
-          dispatcher: agent,
+          dispatcher: oneShot ?? agent,
           signal: controller.signal,
           // undici's own timeouts would fire before a long hanging GET ends; ours governs.
           headersTimeout: timeoutMs + 1000,
@@ -235,6 +239,7 @@ export function createMetadataClient(o: MetadataClientOptions): MetadataClient {
       } finally {
         requestTimers.clearTimeout(timer);
         inflight.delete(controller);
+        if (oneShot) await oneShot.close().catch(() => {});
       }
     },
     async close() {
