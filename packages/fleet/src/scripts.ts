@@ -162,8 +162,8 @@ return 1
 
 /**
  * Records that member `id` (on VM `resourceName`) prepared for an event, then approves
- * it — once, fleet-wide — when every listed VM has at least one live member and every
- * live member on a listed VM has prepared. The caller's own VM must be listed. Returns
+ * it — once, fleet-wide — when every listed VM has at least one live member, every live
+ * member on a listed VM has prepared and no live member of unknown VM name is unprepared. The caller's own VM must be listed. Returns
  * `{approve, reason}`; exactly one caller ever gets `approve = 1` while the key lives.
  *
  * KEYS members, info, slots, prepared, approved
@@ -188,9 +188,13 @@ local seen = {}
 for _, m in ipairs(redis.call('ZRANGEBYSCORE', members, '(' .. now, '+inf')) do
   local v = decode(redis.call('HGET', info, m))
   local r = v and v.resourceName
-  if type(r) == 'string' and listed[r] then
+  if type(r) == 'string' and r ~= '' and listed[r] then
     if redis.call('SISMEMBER', prepared, m) == 0 then return { 0, 'waiting for ' .. m } end
     seen[r] = true
+  elseif (type(r) ~= 'string' or r == '') and redis.call('SISMEMBER', prepared, m) == 0 then
+    -- Its VM name is not known yet (the first metadata answer can take minutes): it may
+    -- be on a listed VM, serving. Approving now could freeze it mid-request.
+    return { 0, 'waiting for ' .. m .. ' (its VM name is unknown)' }
   end
 end
 for _, r in ipairs(resources) do

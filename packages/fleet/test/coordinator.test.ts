@@ -31,7 +31,7 @@ function client(): Redis {
 
 function members(
   n: number,
-  options: { group?: string; minInRotation?: number; vm?: (i: number) => string } = {},
+  options: { group?: string; minInRotation?: number; vm?: (i: number) => string | undefined } = {},
 ): TestMember[] {
   const group = options.group ?? `g-${randomUUID()}`;
   const c = client();
@@ -39,7 +39,10 @@ function members(
     const m = testMember(c, {
       group,
       id: `m${i}`,
-      resourceName: options.vm ? options.vm(i) : `vm-${i}`,
+      ...(() => {
+        const vm = options.vm ? options.vm(i) : `vm-${i}`;
+        return vm === undefined ? {} : { resourceName: vm };
+      })(),
       ...(options.minInRotation === undefined ? {} : { minInRotation: options.minInRotation }),
     });
     m.start();
@@ -223,6 +226,19 @@ describe('prepared (approve: fleet)', () => {
     expect(await a!.fleet.prepared(ev)).toBe(false);
     expect(await b!.fleet.prepared(ev)).toBe(false);
     expect(await a2!.fleet.prepared(ev)).toBe(true);
+  });
+
+  it('does not approve while a live member does not know its VM name yet', async () => {
+    const [a, b, nameless] = members(3, { vm: (i) => (i === 2 ? undefined : `vm-${i}`) });
+    await until(async () => (await liveIds(a!)).length === 3, 3000, 'members');
+    const ev = event('E-nameless', ['vm-0', 'vm-1']);
+    expect(await a!.fleet.prepared(ev)).toBe(false);
+    // It may well be on vm-0 or vm-1, serving: no approval yet.
+    expect(await b!.fleet.prepared(ev)).toBe(false);
+    // It learns its name (another VM) and says so at its next heartbeat.
+    nameless!.view.resourceName = 'vm-9';
+    await wait(FAST.heartbeatMs * 4);
+    expect(await b!.fleet.prepared(ev)).toBe(true);
   });
 
   it('does not approve when a listed member has left (crashed or frozen past its TTL)', async () => {
