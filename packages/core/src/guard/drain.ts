@@ -33,6 +33,26 @@ export function leastDrainState(participants: readonly Participant[]): DrainStat
 }
 
 /**
+ * Whether every participant that runs readiness checks last saw them pass (a participant
+ * whose `healthy()` throws is not): what the fleet hears as this member serving.
+ *
+ * @example
+ * ```ts
+ * allHealthy(participants.list()); // false while the HTTP adapter's checks fail
+ * ```
+ */
+export function allHealthy(participants: readonly Participant[]): boolean {
+  return participants.every((p) => {
+    if (typeof p.healthy !== 'function') return true;
+    try {
+      return p.healthy() !== false;
+    } catch {
+      return false;
+    }
+  });
+}
+
+/**
  * What the guard says when it starts: that an `approve` policy does not apply to a source
  * without an approval call, what it watches, and a warning when the balancer named by
  * `lb` takes longer to let go than the shortest notice the platform gives (Azure Preempt,

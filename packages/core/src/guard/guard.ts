@@ -7,7 +7,7 @@ import { BlindWatch } from './blind-watch.js';
 import { composeGuard, type GuardParts, idleTickMs, relevanceRules } from './compose.js';
 import { type Cycle, expectedResumeAt, isDraining, localShutdownEvent } from './cycle.js';
 import { type Active, cycleInfo, step } from './cycle-run.js';
-import { leastDrainState, logStartNotes } from './drain.js';
+import { allHealthy, leastDrainState, logStartNotes } from './drain.js';
 import type { FleetActions } from './fleet-policy.js';
 import { announcePlans, WOULD_DRAIN_NOW } from './observe.js';
 import { type Decision, decide } from './policy.js';
@@ -136,7 +136,7 @@ class GuardImpl implements Guard {
       timers: this.timers,
       member: () => ({
         state: this.#state,
-        ready: this.isReady(),
+        ready: this.isReady() && allHealthy(this.#p.participants.list()),
         resourceName: this.#p.name.name,
       }),
       onChange: () => {

@@ -115,6 +115,12 @@ export interface Participant {
    * `confirmed` (or, where nothing probes, once `drainDelayMs` has passed).
    */
   drainState?(): DrainState;
+  /**
+   * A `traffic` participant that runs the app's readiness checks (the HTTP adapters) says
+   * whether they passed when last asked: a fleet counts a member whose checks fail as not
+   * serving, so it never lets another member drain on the strength of it.
+   */
+  healthy?(): boolean;
   /** Overrides the guard's `prepareTimeoutMs` for this participant's prepare. */
   readonly prepareTimeoutMs?: number;
   /** Overrides the guard's `resumeTimeoutMs` for this participant's resume. */

@@ -133,10 +133,20 @@ export function createHttpGuard(guard: Guard, options: HttpGuardOptions = {}): H
     return kind === 'ready' ? ready(req) : probes.probe(kind);
   }
 
+  // Whether the app's readiness checks passed when last run (they run only while the
+  // guard is ready; a draining answer says nothing of them).
+  let checksOk = true;
+  async function readiness(): Promise<ProbeResponse> {
+    const servingBefore = guard.isReady();
+    const p = await probes.probe('ready');
+    if (servingBefore) checksOk = p.status === 200;
+    return p;
+  }
+
   // Every readiness answer is counted for its prober: the drain is confirmed by them.
   async function ready(req: IncomingMessage): Promise<ProbeResponse> {
     const prober = drain.proberOf(req);
-    const p = await probes.probe('ready');
+    const p = await readiness();
     drain.probed(prober, p.status === 200);
     return p;
   }
@@ -146,6 +156,7 @@ export function createHttpGuard(guard: Guard, options: HttpGuardOptions = {}): H
     phase: 'traffic',
     prepare: drain.prepare,
     drainState: drain.state,
+    healthy: () => checksOk,
   };
   const unregister = guard.use(participant);
   let closed = false;
@@ -185,7 +196,8 @@ export function createHttpGuard(guard: Guard, options: HttpGuardOptions = {}): H
       return quiet ? null : duringMaintenance(res);
     },
     scrape: () => scrape(o.metrics!, logger),
-    probe: (kind, req) => (kind === 'ready' && req ? ready(req) : probes.probe(kind)),
+    probe: (kind, req) =>
+      kind === 'ready' ? (req ? ready(req) : readiness()) : probes.probe(kind),
     attachServer: (server) => inFlight.attachServer(server),
     close() {
       if (closed) return;
