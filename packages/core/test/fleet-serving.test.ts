@@ -54,3 +54,45 @@ it('a member whose readiness checks fail is not serving for the fleet, and is ag
     await guard.stop();
   }
 });
+
+it('a drain slot granted late gives the traffic phase a fresh balancer wait', async () => {
+  const clock = new FakeClock({ now: T0 });
+  const { fleet } = recordingFleet();
+  const grantAt = T0 + 30_000;
+  fleet.acquireSlot = async () => (clock.now() >= grantAt ? 'granted' : 'denied');
+  const source = new MemorySource({ resourceName: 'vm-1' });
+  const guard = createGuard({
+    source,
+    resourceName: 'vm-1',
+    clock,
+    timers: clock,
+    logger: recordingLogger(),
+    fleet,
+    approve: 'fleet',
+    drainDelayMs: 5_000,
+  });
+  const calls: { at: number; drainUntil: number }[] = [];
+  guard.use({
+    name: 'lb',
+    phase: 'traffic',
+    prepare: ({ drainUntil }) => {
+      calls.push({ at: clock.now(), drainUntil });
+    },
+  });
+  await guard.start();
+  try {
+    source.announce({
+      EventId: 'E-late',
+      NotBefore: new Date(T0 + 15 * 60_000).toUTCString(),
+    });
+    await clock.advance(10_000);
+    expect(calls).toEqual([]); // refused: still serving
+    await clock.advance(30_000);
+    expect(calls).toHaveLength(1);
+    // Called once the slot came, with the whole drain ahead of it, not the first plan's.
+    expect(calls[0]!.at).toBeGreaterThanOrEqual(grantAt);
+    expect(calls[0]!.drainUntil - calls[0]!.at).toBe(5_000);
+  } finally {
+    await guard.stop();
+  }
+});

@@ -97,7 +97,7 @@ export function openTelemetryMetrics(
     unit: '{event}',
   });
   const cycles = meter.createCounter(n.cycles, {
-    description: 'Maintenance cycles (prepare → resume) ended, by outcome.',
+    description: 'Maintenance cycles (prepare -> resume) ended, by outcome.',
     unit: '{cycle}',
   });
   const outOfRotation = meter.createHistogram(n.outOfRotation, {

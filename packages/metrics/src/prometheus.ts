@@ -99,7 +99,7 @@ export function prometheusMetrics(
   });
   const cycles = new Counter({
     name: 'freezeguard_cycles_total',
-    help: 'Maintenance cycles (prepare → resume) ended, by outcome.',
+    help: 'Maintenance cycles (prepare -> resume) ended, by outcome.',
     labelNames: ['outcome'] as const,
     registers,
   });

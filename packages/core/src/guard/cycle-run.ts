@@ -98,7 +98,7 @@ export class CycleRunner {
             events,
             deadline,
             signal,
-            drainUntil: plan.drainUntil,
+            drainUntil: a.run.plan.drainUntil,
             shutdown: a.cycle.local || events.some((e) => isShutdownEvent(e.EventType)),
             draining: isDraining(a.cycle),
             logger,
@@ -142,9 +142,21 @@ export class CycleRunner {
       });
   }
 
-  /** A slot came after a refusal: the traffic participants get out of the way now. */
-  drainLate(a: Active): void {
+  /**
+   * A slot came after a refusal: the traffic participants get out of the way now, with a
+   * drain planned from now. The first plan's `drainUntil` may be long past: the adapters
+   * would not wait for the balancer at all.
+   */
+  drainLate(a: Active, now: number): void {
     step(a, { k: 'traffic-started' });
+    const notBefores = this.events(a.cycle)
+      .map((e) => e.notBefore)
+      .filter((n): n is number => n !== null);
+    a.run.plan = planPrepare(
+      now,
+      notBefores.length > 0 ? Math.min(...notBefores) : null,
+      this.#d,
+    );
     for (const p of this.#d.participants.list())
       if (p.phase === 'traffic') void this.#d.participants.prepareOne(p, a.run);
   }

@@ -384,7 +384,7 @@ class GuardImpl implements Guard {
     if (!gate) return;
     if (f.askSlot) void gate.askSlot(a);
     if (f.drain) {
-      this.#p.runner.drainLate(a);
+      this.#p.runner.drainLate(a, this.clock.now());
       // Same state, new readiness: adapters and the fleet read isReady() again.
       this.#p.emitter.emit('state', this.#state, this.#state);
     }

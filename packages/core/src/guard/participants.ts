@@ -31,7 +31,8 @@ export interface ParticipantDeps {
 /** One cycle's bookkeeping of who was prepared. */
 export interface PrepareRun {
   readonly signal: AbortSignal;
-  readonly plan: PreparePlan;
+  /** Replaced when a late drain slot starts the traffic phase after the plan was made. */
+  plan: PreparePlan;
   /** Participants whose prepare was called: exactly these are resumed. */
   readonly invoked: Set<Participant>;
   /** Builds the context of one prepare call. */

@@ -49,7 +49,7 @@ export function planPrepare(
   const budget = Math.max(left - margin, MIN_PREPARE_BUDGET_MS);
   const compressed: string[] = [];
   const drain = Math.min(o.drainDelayMs, Math.floor(budget * 0.5));
-  if (drain < o.drainDelayMs) compressed.push(`drainDelayMs ${o.drainDelayMs} → ${drain} ms`);
+  if (drain < o.drainDelayMs) compressed.push(`drainDelayMs ${o.drainDelayMs} -> ${drain} ms`);
   const caps: Record<Phase, number> = {
     traffic: Math.floor(budget * 0.6),
     work: Math.floor(budget * 0.8),
