@@ -152,11 +152,7 @@ export class CycleRunner {
     const notBefores = this.events(a.cycle)
       .map((e) => e.notBefore)
       .filter((n): n is number => n !== null);
-    a.run.plan = planPrepare(
-      now,
-      notBefores.length > 0 ? Math.min(...notBefores) : null,
-      this.#d,
-    );
+    a.run.plan = planPrepare(now, notBefores.length > 0 ? Math.min(...notBefores) : null, this.#d);
     for (const p of this.#d.participants.list())
       if (p.phase === 'traffic') void this.#d.participants.prepareOne(p, a.run);
   }
