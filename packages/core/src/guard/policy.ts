@@ -177,6 +177,12 @@ export function freezeObserved(t: TrackedEvent, pauses: readonly ObservedPause[]
   return pauses.some((p) => countsAsPause(p) && p.seq >= after);
 }
 
+/** A pause counted since the event was last seen Scheduled (or first seen). */
+function pausedSinceScheduled(t: TrackedEvent, pauses: readonly ObservedPause[]): boolean {
+  const after = t.lastScheduledSeq ?? t.firstSeenSeq;
+  return pauses.some((p) => countsAsPause(p) && p.seq >= after);
+}
+
 /** Stalls and backwards steps are never the freeze. */
 export function countsAsPause(p: ObservedPause): boolean {
   return p.signal !== 'stall' && p.pausedMs > 0;
@@ -216,12 +222,28 @@ export function decide(input: PolicyInput): Decision {
   const inCycle = new Set(cycle?.ids ?? []);
   let wakeAt = Number.POSITIVE_INFINITY;
 
-  // A new EventId, Started when first seen, repeating a maintenance that just ran.
+  // A new EventId, Started when first seen, repeating a maintenance that just ran: one
+  // that ran before (`recent`), or this cycle's own whose freeze was already felt (Azure
+  // may renew an id at Scheduled -> Started, and the freeze can come before that document).
+  const ranNow: HandledMark[] = [];
+  for (const id of cycle && !cycle.local ? cycle.ids : []) {
+    const c = byId.get(id);
+    if (!c || !(c.startedAt !== null || pausedSinceScheduled(c, input.pauses))) continue;
+    ranNow.push({
+      id: c.id,
+      eventType: c.event.EventType,
+      resources: [...c.event.Resources],
+      status: c.event.EventStatus,
+      ran: true,
+      at: now,
+      seq: input.seq,
+    });
+  }
   for (const t of events) {
     if (!t.relevant || !t.active || handled.has(t.id) || inCycle.has(t.id)) continue;
     // Only an id never seen Scheduled: one that was is a maintenance of its own.
     if (t.event.EventStatus !== 'Started' || t.lastScheduledSeq !== null) continue;
-    for (const mark of input.recent) {
+    for (const mark of [...input.recent, ...ranNow]) {
       if (
         mark.ran &&
         mark.eventType === t.event.EventType &&
@@ -313,7 +335,13 @@ export function decide(input: PolicyInput): Decision {
   let happened = false;
   for (const t of members) {
     const observed = freezeObserved(t, input.pauses);
-    if (observed || t.startedAt !== null) happened = true;
+    // Approved, then a pause: the freeze came before any Started document did.
+    if (
+      observed ||
+      t.startedAt !== null ||
+      (input.approvalsSent.has(t.id) && pausedSinceScheduled(t, input.pauses))
+    )
+      happened = true;
     if (!t.active) continue;
     if (isShutdownEvent(t.event.EventType)) {
       allOver = false;
