@@ -150,3 +150,28 @@ export function errorSummary(value: unknown): { name: string; code?: string; mes
     ? { name: err.name, code, message: err.message }
     : { name: err.name, message: err.message };
 }
+
+/**
+ * One of `allowed` from the environment variable `name` (blank: `undefined`); any other
+ * value throws `ERR_BAD_OPTION` naming the variable.
+ *
+ * @example
+ * ```ts
+ * envOneOf(process.env, 'FREEZEGUARD_LOG_FORMAT', ['json', 'text']); // 'json' | 'text' | undefined
+ * ```
+ */
+export function envOneOf<T extends string>(
+  env: Readonly<Record<string, string | undefined>>,
+  name: string,
+  allowed: readonly T[],
+): T | undefined {
+  const raw = env[name]?.trim();
+  if (!raw) return undefined;
+  assertOption(
+    (allowed as readonly string[]).includes(raw),
+    name,
+    `must be one of ${allowed.map((a) => `'${a}'`).join(', ')}`,
+    raw,
+  );
+  return raw as T;
+}

@@ -1,4 +1,4 @@
-import { assertOption } from './errors.js';
+import { envOneOf } from './errors.js';
 
 /**
  * One level of a {@link Logger}: pino's two call shapes.
@@ -54,19 +54,8 @@ export function envLoggerOptions(env: Readonly<Record<string, string | undefined
   level?: LogLevel;
   format?: LogFormat;
 } {
-  const pick = <T extends string>(name: string, allowed: readonly T[]): T | undefined => {
-    const raw = env[name]?.trim();
-    if (!raw) return undefined;
-    assertOption(
-      (allowed as readonly string[]).includes(raw),
-      name,
-      `must be one of ${allowed.map((a) => `'${a}'`).join(', ')}`,
-      raw,
-    );
-    return raw as T;
-  };
-  const level = pick('FREEZEGUARD_LOG_LEVEL', LOG_LEVELS);
-  const format = pick('FREEZEGUARD_LOG_FORMAT', LOG_FORMATS);
+  const level = envOneOf(env, 'FREEZEGUARD_LOG_LEVEL', LOG_LEVELS);
+  const format = envOneOf(env, 'FREEZEGUARD_LOG_FORMAT', LOG_FORMATS);
   return { ...(level ? { level } : {}), ...(format ? { format } : {}) };
 }
 

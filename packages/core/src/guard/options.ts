@@ -6,7 +6,7 @@ import {
   balancerTimings,
   resolveBalancer,
 } from '../drain/balancer.js';
-import { assertOption, withDefaults } from '../errors.js';
+import { assertOption, envOneOf, withDefaults } from '../errors.js';
 import { envLoggerOptions, type Logger } from '../logger.js';
 import type { ApprovalPolicy, GuardMode, GuardOptions, ResumeWhen } from './types.js';
 
@@ -48,19 +48,6 @@ function envMs(env: Env, name: string): number | undefined {
   const n = Number(raw);
   assertOption(Number.isFinite(n) && n >= 0, name, 'must be a number of milliseconds ≥ 0', raw);
   return n;
-}
-
-/** One of `allowed` from the environment; throws naming the variable. */
-function envOneOf<T extends string>(env: Env, name: string, allowed: readonly T[]): T | undefined {
-  const raw = env[name]?.trim();
-  if (!raw) return undefined;
-  assertOption(
-    (allowed as readonly string[]).includes(raw),
-    name,
-    `must be one of ${allowed.map((a) => `'${a}'`).join(', ')}`,
-    raw,
-  );
-  return raw as T;
 }
 
 /** `1`/`true`/`yes` or `0`/`false`/`no` from the environment; throws naming the variable. */
