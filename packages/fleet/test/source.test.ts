@@ -101,7 +101,12 @@ describe('one metadata poller per VM', () => {
     await old!.source.stop();
     await old!.member.fleet.stop();
     const [restarted] = peers(1, make, { group, resourceName: vm, ids: ['api-0'] });
-    await until(() => restarted!.member.fleet.status().poller, 3000, 'the restart to poll');
+    // Polling means its inner source started: a document announced before is never read.
+    await until(
+      () => restarted!.member.fleet.status().poller && restarted!.inner.started,
+      3000,
+      'the restart to poll',
+    );
     restarted!.inner.announce({ EventId: 'NEW-1' });
     await until(() => sawEvent(follower!, 'NEW-1'), 2000, 'the follower to see NEW-1');
     follower!.member.timers.resume();
@@ -140,7 +145,13 @@ describe('one metadata poller per VM', () => {
       'the woken poller to step down',
     );
     expect(pollers(all)).toEqual([second]);
-    expect(first.source.health().lastSuccessAt).not.toBeNull();
+    // Stepping down, it reads the latest relayed document (one Redis GET after its inner
+    // source stopped, which is what the wait above sees first).
+    await until(
+      () => first.source.health().lastSuccessAt !== null,
+      2000,
+      'the old poller to read what the new one relays',
+    );
   });
 
   it('eight members against the simulator: no 429, ≤ 1.2 requests/s, every member sees a new event within 2 s', async () => {
