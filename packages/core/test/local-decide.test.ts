@@ -149,7 +149,8 @@ describe('election and fencing (generated sequences of freezes, thaws, kills)', 
         // Socket files by term → owner; the epoch file; each process's view.
         const files = new Map<number, number>();
         let epoch = 0;
-        const procs: { state: ProcState; leading: number | null; seen: number }[] = [];
+        const procs: { state: ProcState; leading: number | null; seen: number; lost: number }[] =
+          [];
         const leaderAlive = (term: number) => {
           const owner = procs[files.get(term) ?? -1];
           return owner?.state === 'alive' && owner.leading === term;
@@ -162,8 +163,9 @@ describe('election and fencing (generated sequences of freezes, thaws, kills)', 
               terms: [...files.keys()],
               epoch,
               seen: p.seen,
+              lost: p.lost,
             });
-            if (follow !== null && follow >= p.seen && leaderAlive(follow)) {
+            if (follow !== null && leaderAlive(follow)) {
               p.seen = follow;
               p.leading = null;
               return;
@@ -183,12 +185,15 @@ describe('election and fencing (generated sequences of freezes, thaws, kills)', 
             const p = procs[i]!;
             if (p.state !== 'alive' || p.leading !== null) continue;
             const top = Math.max(0, ...files.keys());
-            if (!(top >= p.seen && files.size > 0 && leaderAlive(top))) elect(i);
+            if (top >= p.seen && files.size > 0 && leaderAlive(top)) continue;
+            // Its watchdog judged the leader it followed gone: that term is not asked again.
+            if (!leaderAlive(p.seen)) p.lost = Math.max(p.lost, p.seen);
+            elect(i);
           }
         };
         for (const o of ops) {
           if (o.k === 'spawn') {
-            procs.push({ state: 'alive', leading: null, seen: 0 });
+            procs.push({ state: 'alive', leading: null, seen: 0, lost: 0 });
             elect(procs.length - 1);
           } else {
             const p = procs[o.p];
@@ -203,6 +208,7 @@ describe('election and fencing (generated sequences of freezes, thaws, kills)', 
             } else if (o.k === 'tick' && p.state === 'alive' && p.leading !== null) {
               if (superseded(p.leading, [...files.keys()])) {
                 stepDowns++;
+                p.lost = Math.max(p.lost, p.leading);
                 files.delete(p.leading);
                 p.leading = null;
               }
@@ -239,6 +245,25 @@ describe('election and fencing (generated sequences of freezes, thaws, kills)', 
     );
     expect(stepDowns).toBeGreaterThan(0);
     expect(dropped).toBeGreaterThan(0);
+  });
+});
+
+describe('electionStep', () => {
+  it('follows the newest socket unless it is older than seen or the term just judged gone', () => {
+    expect(electionStep({ terms: [3, 4], epoch: 4, seen: 4 })).toEqual({ follow: 4, claim: 5 });
+    expect(electionStep({ terms: [], epoch: 0, seen: 0 })).toEqual({ follow: null, claim: 1 });
+    // A frozen leader's socket is still there: asking it again would only add a wait.
+    expect(electionStep({ terms: [4], epoch: 4, seen: 4, lost: 4 })).toEqual({
+      follow: null,
+      claim: 5,
+    });
+    // A successor newer than the lost leader is asked.
+    expect(electionStep({ terms: [4, 5], epoch: 5, seen: 4, lost: 4 })).toEqual({
+      follow: 5,
+      claim: 6,
+    });
+    // A stale socket older than a term already seen is not.
+    expect(electionStep({ terms: [3], epoch: 6, seen: 6 })).toEqual({ follow: null, claim: 7 });
   });
 });
 

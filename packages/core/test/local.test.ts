@@ -204,7 +204,14 @@ describe('VM-local coordination, real processes against the Azure emulator', () 
     const successor = await until('a new poller', () =>
       list.find((m) => m !== old && find(m, (l) => l.role === 'leader' && l.at > stoppedAt)),
     );
-    const tookOver = find(successor, (l) => l.role === 'leader' && l.at > stoppedAt)!.at;
+    // The moment it took over is its log line, written just before its first read: the
+    // fixture's { role } line samples the role every 20 ms and can follow that read.
+    const tookOver = find(
+      successor,
+      (l) =>
+        l.at > stoppedAt &&
+        l.msg === 'freezeguard: this process polls the metadata service for its VM',
+    )!.at;
     const firstPoll = await until(
       'a poll by the successor',
       () => imdsGets(s, tookOver, Number.POSITIVE_INFINITY)[0],

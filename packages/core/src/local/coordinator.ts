@@ -227,12 +227,12 @@ export function localCoordinator(
           terms: listTerms(dir),
           epoch: readEpoch(dir),
           seen,
+          lost: lostTerm,
         });
-        if (follow !== null && follow >= seen) {
-          // The leader just lost may be frozen: judged quickly. A newer one is presumed
-          // alive, only slow to answer (a busy start-up): it gets longer.
-          const welcomeMs = follow > lostTerm ? WELCOME_MS : o.probeMs;
-          const f = await Follower.connect(followerHost(dir), follow, welcomeMs);
+        if (follow !== null) {
+          // A leader newer than the one lost is presumed alive, only slow to answer (a busy
+          // start-up): it gets a generous welcome.
+          const f = await Follower.connect(followerHost(dir), follow, WELCOME_MS);
           // A leader that closed right after its welcome: look again.
           if (f && running() && !f.closed) {
             follower = f;

@@ -14,22 +14,31 @@ export interface ElectionView {
   readonly epoch: number;
   /** The highest term this process has seen. */
   readonly seen: number;
+  /**
+   * The newest term this process judged gone: its leader went silent past the ping, or
+   * its own term was superseded. Not followed again: that leader already had its chance to
+   * answer, and asking once more would add a whole wait to every takeover. 0 if none.
+   */
+  readonly lost?: number;
 }
 
 /**
- * What to do in an election round: follow the newest leader socket if there is one
- * (`follow`), and the term to take if that leader does not answer (`claim`). A term is
- * taken only above every term known, so the newest socket is always the latest leader
- * and a leader that sees a higher term knows it was replaced.
+ * What to do in an election round: follow the newest leader socket if there is one worth
+ * asking (`follow`: not older than any term seen, not the one just judged gone), and the
+ * term to take if that leader does not answer (`claim`). A term is taken only above every
+ * term known, so the newest socket is always the latest leader and a leader that sees a
+ * higher term knows it was replaced.
  *
  * @example
  * ```ts
  * electionStep({ terms: [3, 4], epoch: 4, seen: 4 }); // { follow: 4, claim: 5 }
+ * electionStep({ terms: [4], epoch: 4, seen: 4, lost: 4 }); // { follow: null, claim: 5 }
  * ```
  */
 export function electionStep(view: ElectionView): { follow: number | null; claim: number } {
   const top = view.terms.length > 0 ? Math.max(...view.terms) : null;
-  return { follow: top, claim: Math.max(top ?? 0, view.epoch, view.seen) + 1 };
+  const askable = top !== null && top >= view.seen && top > (view.lost ?? 0);
+  return { follow: askable ? top : null, claim: Math.max(top ?? 0, view.epoch, view.seen) + 1 };
 }
 
 /**
