@@ -1,6 +1,7 @@
 import type { ScheduledEvent } from '../document.js';
 import { assertOption } from '../errors.js';
 import type { FleetCoordinator } from '../fleet.js';
+import { localCoordinator } from '../local/coordinator.js';
 import { createConsoleLogger, type Logger } from '../logger.js';
 import type { MaintenanceSource } from '../sources/source.js';
 import { type Clock, systemClock, systemTimers, type Timers } from '../time/clock.js';
@@ -15,7 +16,7 @@ import { Participants } from './participants.js';
 import { type PolicyOptions, policyOptions } from './policy.js';
 import { ResourceName } from './resource-name.js';
 import type { RelevanceRules } from './tracker.js';
-import type { GuardOptions } from './types.js';
+import type { ApprovalPolicy, GuardOptions } from './types.js';
 
 /** What a guard is made of; {@link composeGuard} builds it from the options. */
 export interface GuardParts {
@@ -69,7 +70,13 @@ export function composeGuard(options: GuardOptions, hooks: GuardHooks): GuardPar
   const observe = o.mode === 'observe';
   const clock = options.clock ?? systemClock;
   const timers = options.timers ?? systemTimers;
-  const fleet = options.fleet;
+  // A freeze stops the whole VM: by default the guarded processes of a VM find each other,
+  // so they poll once and approve once, after the last of them prepared.
+  const fleet =
+    options.fleet ??
+    (o.local && o.mode !== 'disabled' && options.source.resolveVmId
+      ? localCoordinator()
+      : undefined);
   const seen = new Observations(logger, clock);
   const warn = (facts: object, message: string) => seen.warn(facts, message);
   const gate =
@@ -136,13 +143,32 @@ export function composeGuard(options: GuardOptions, hooks: GuardHooks): GuardPar
       if (seen.pause(pause, hooks.active() !== null) && hooks.active()) hooks.evaluate();
     },
   });
-  // An observer cannot predict a fleet's approval (it depends on the other members).
-  const policyBase = observe && o.approve === 'fleet' ? { ...o, approve: 'never' as const } : o;
+  const policyBase = { ...o, approve: approvalPolicy(o.approve, observe, fleet) };
   const policy = policyOptions(policyBase, source, gate !== undefined);
   return {
     ...{ o, policy, logger, clock, timers, source, fleet, gate, emitter, seen, name },
     ...{ approvals, participants, runner, detector },
   };
+}
+
+/**
+ * The approval rule the lifecycle runs. An observer cannot predict a fleet's approval (it
+ * depends on the other members), so it shows none. `solo` beside the other processes of
+ * the VM goes through them: the VM is approved once, by one process, after all prepared
+ * (the local coordinator, like `solo`, never approves an event that lists other VMs).
+ *
+ * @example
+ * ```ts
+ * approvalPolicy('solo', false, localCoordinator()); // 'fleet'
+ * ```
+ */
+export function approvalPolicy(
+  approve: ApprovalPolicy,
+  observe: boolean,
+  fleet: Pick<FleetCoordinator, 'kind'> | undefined,
+): ApprovalPolicy {
+  if (observe) return approve === 'fleet' ? 'never' : approve;
+  return approve === 'solo' && fleet?.kind === 'local' ? 'fleet' : approve;
 }
 
 /**

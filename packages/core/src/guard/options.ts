@@ -24,6 +24,7 @@ export const GUARD_DEFAULTS = {
   maxHoldMs: 120_000,
   blindAfterMs: 30_000,
   requireSource: false,
+  local: true,
 };
 
 /** The options a guard runs with, after defaults and checks. */
@@ -63,7 +64,7 @@ function envFlag(env: Env, name: string): boolean | undefined {
  * The guard options the environment sets — the one table of freezeguard's variables that
  * map to options (`FREEZEGUARD_MODE`, `FREEZEGUARD_DISABLED`, `FREEZEGUARD_APPROVE`,
  * `FREEZEGUARD_LEAD_TIME_MS`, `FREEZEGUARD_DRAIN_DELAY_MS`, `FREEZEGUARD_LB`,
- * `FREEZEGUARD_RESOURCE_NAME`): options in code win over them. An invalid value throws
+ * `FREEZEGUARD_RESOURCE_NAME`, `FREEZEGUARD_LOCAL`): options in code win over them. An invalid value throws
  * `ERR_BAD_OPTION` naming the variable. `FREEZEGUARD_DISABLED=1` wins over
  * `FREEZEGUARD_MODE`: it is the switch an operator reaches for.
  *
@@ -95,6 +96,8 @@ export function envGuardOptions(env: Env = process.env): Partial<GuardOptions> {
   const lb = balancerFromEnv(env.FREEZEGUARD_LB);
   if (lb) out.lb = lb;
   if (env.FREEZEGUARD_RESOURCE_NAME) out.resourceName = env.FREEZEGUARD_RESOURCE_NAME;
+  const local = envFlag(env, 'FREEZEGUARD_LOCAL');
+  if (local !== undefined) out.local = local;
   return out;
 }
 
@@ -174,6 +177,7 @@ export function resolveGuardOptions(inCode: GuardOptions, env: Env = process.env
     "'fleet' needs the fleet option (e.g. redisFleet() from @freezeguard/fleet)",
     o.approve,
   );
+  assertOption(typeof o.local === 'boolean', 'local', 'must be true or false', o.local);
   assertOption(
     ['active', 'observe', 'disabled'].includes(o.mode),
     'mode',

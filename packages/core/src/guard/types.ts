@@ -305,7 +305,6 @@ export interface GuardOptions {
    * says so, and keeps trying.
    */
   readonly requireSource?: boolean;
-  /** Coordinates draining and approval with other instances, e.g. `redisFleet()` from `@freezeguard/fleet`. */
   /**
    * The balancer in front of this instance: a preset (`azure-lb`, `azure-app-gateway`,
    * `kubernetes`, `aws-alb`, `aws-nlb`, `gcp-lb`) or `{ intervalMs, unhealthyThreshold }`.
@@ -314,7 +313,20 @@ export interface GuardOptions {
    * Load Balancer's probe (every 5 s, out after 1 failure) with the plain defaults.
    */
   readonly lb?: BalancerOption;
+  /**
+   * Coordinates draining and approval with other instances, e.g. `redisFleet()` from
+   * `@freezeguard/fleet`. Without it the guard meets the other guarded processes of its
+   * VM (see `local`).
+   */
   readonly fleet?: FleetCoordinator;
+  /**
+   * Meet the other guarded processes of this VM (node:cluster or PM2 workers, an API beside
+   * a worker): one of them polls the metadata service and relays what it reads, and under
+   * `approve: 'solo'` one StartRequests goes out once every one of them has prepared. Used
+   * when no `fleet` is given and the source can tell the VM's unique id (the cloud
+   * sources). Default: `FREEZEGUARD_LOCAL`, else true.
+   */
+  readonly local?: boolean;
   readonly logger?: Logger;
   readonly clock?: Clock;
   readonly timers?: Timers;
