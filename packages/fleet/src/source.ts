@@ -252,7 +252,11 @@ export function createSharedSource(inner: MaintenanceSource, runtime: FleetRunti
     if (!claim.ok) return become('solo', name);
     if (claim.value[0] === 1) return become('poller', name);
     await become('follower', name, claim.value[1]);
-    // Catch up on what pub/sub did not deliver (joined late, subscriber reconnecting).
+    // Catch up on what pub/sub did not deliver (joined late, subscriber reconnecting),
+    // once the subscription is active: a document published before it is in `latest`,
+    // one published after it arrives by pub/sub.
+    await store.op('SUBSCRIBE', () => store!.subscribed(k.channel));
+    if (!running) return;
     const latest = await store.get(k.latest);
     if (latest.ok && latest.value) receive(latest.value);
   }

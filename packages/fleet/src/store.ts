@@ -89,6 +89,8 @@ export class FleetStore {
   readonly #timers: Timers;
   readonly #opTimeoutMs: number;
   readonly #handlers = new Map<string, Set<(message: string) => void>>();
+  // Settles once Redis confirmed the SUBSCRIBE: what is published after that is delivered.
+  readonly #subscribed = new Map<string, Promise<void>>();
   readonly #onUp: () => void;
   #connected = false;
   #everConnected = false;
@@ -176,7 +178,15 @@ export class FleetStore {
     if (!set) {
       set = new Set();
       this.#handlers.set(channel, set);
-      this.#sub.subscribe(channel).catch(() => {});
+      this.#subscribed.set(
+        channel,
+        this.#subReady()
+          .then(() => (this.#handlers.has(channel) ? this.#sub.subscribe(channel) : undefined))
+          .then(
+            () => {},
+            () => {},
+          ),
+      );
     }
     set.add(handler);
     return () => {
@@ -184,9 +194,18 @@ export class FleetStore {
       current?.delete(handler);
       if (current && current.size === 0 && !this.#closed) {
         this.#handlers.delete(channel);
+        this.#subscribed.delete(channel);
         this.#sub.unsubscribe(channel).catch(() => {});
       }
     };
+  }
+
+  /**
+   * Resolves once the subscription to `channel` is active (or failed): a read of state
+   * after it cannot miss a message published between the two.
+   */
+  subscribed(channel: string): Promise<void> {
+    return this.#subscribed.get(channel) ?? Promise.resolve();
   }
 
   /** Bounded operation: waits for the connection up to the timeout, never rejects. */
@@ -216,6 +235,18 @@ export class FleetStore {
       }
       c.disconnect();
     }
+  }
+
+  // ioredis writes a SUBSCRIBE issued while it connects before its ready check (INFO),
+  // which Redis then refuses in subscriber mode: the connection is reset, the
+  // subscription lost until a later reconnect, and a follower hears nothing (only its
+  // periodic catch-up read). So the first SUBSCRIBE waits for the ready connection;
+  // ioredis re-subscribes by itself after a reconnect, once ready.
+  #subReady(): Promise<void> {
+    if (this.#sub.status === 'ready') return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      this.#sub.once('ready', () => resolve());
+    });
   }
 
   #ready(): Promise<void> {
