@@ -7,13 +7,15 @@ import type { MaintenanceSource } from '../sources/source.js';
 import { type Clock, systemClock, systemTimers, type Timers } from '../time/clock.js';
 import { createPauseDetector, type PauseDetector } from '../time/pause.js';
 import { Approvals } from './approvals.js';
+import type { Cycle } from './cycle.js';
 import { type Active, CycleRunner } from './cycle-run.js';
+import { leastDrainState } from './drain.js';
 import { FleetGate } from './fleet-gate.js';
 import { GuardListeners } from './listeners.js';
 import { Observations } from './observations.js';
 import { type ResolvedOptions, resolveGuardOptions } from './options.js';
 import { Participants } from './participants.js';
-import { type PolicyOptions, policyOptions } from './policy.js';
+import { type Decision, decide, type PolicyOptions, policyOptions } from './policy.js';
 import { ResourceName } from './resource-name.js';
 import type { RelevanceRules } from './tracker.js';
 import type { ApprovalPolicy, GuardOptions } from './types.js';
@@ -149,6 +151,34 @@ export function composeGuard(options: GuardOptions, hooks: GuardHooks): GuardPar
     ...{ o, policy, logger, clock, timers, source, fleet, gate, emitter, seen, name },
     ...{ approvals, participants, runner, detector },
   };
+}
+
+/**
+ * The pure {@link decide} over what the parts observed at `now`: the one place the
+ * guard's state becomes the policy's input.
+ *
+ * @example
+ * ```ts
+ * const d = decideWith(parts, clock.now(), active?.cycle ?? null);
+ * ```
+ */
+export function decideWith(p: GuardParts, now: number, cycle: Cycle | null): Decision {
+  const { tracker, memory, lastDocumentAt } = p.seen;
+  return decide({
+    now,
+    options: p.policy,
+    resourceName: p.name.name,
+    events: tracker.list(),
+    handled: memory.handled,
+    recent: memory.recent,
+    cycle,
+    approvalsSent: p.approvals.decided,
+    pauses: memory.pauses,
+    lastDocumentAt,
+    seq: tracker.seq,
+    // Observing, no adapter drains: only the fixed drainDelayMs can stand for the balancers.
+    drain: p.o.mode === 'observe' ? 'none' : leastDrainState(p.participants.list()),
+  });
 }
 
 /**

@@ -3,7 +3,7 @@ import type { FleetCoordinator, SlotAnswer } from '../fleet.js';
 import type { Logger } from '../logger.js';
 import type { Clock, TimerHandle, Timers } from '../time/clock.js';
 import { type Active, step } from './cycle-run.js';
-import { slotNotes } from './fleet-policy.js';
+import { type FleetActions, slotNotes } from './fleet-policy.js';
 
 /** What the gate needs from its guard. */
 export interface GateHooks {
@@ -46,6 +46,34 @@ export class FleetGate {
     this.#hooks = hooks;
     this.#timers = hooks.timers;
     this.#releaseDelayMs = releaseDelayMs;
+  }
+
+  /**
+   * Runs the fleet half of a decision for `a`: ask for a slot, drain late (a slot came
+   * after a refusal), report prepared events, give the slot back.
+   *
+   * @example
+   * ```ts
+   * gate.apply(active, decision.fleet, { drainLate, event: (id) => tracker.get(id)?.event, idle });
+   * ```
+   */
+  apply(
+    a: Active,
+    f: FleetActions,
+    h: {
+      drainLate(a: Active): void;
+      event(id: string): ScheduledEvent | undefined;
+      /** No cycle is open any more (a delayed release then goes ahead). */
+      idle(): boolean;
+    },
+  ): void {
+    if (f.askSlot) void this.askSlot(a);
+    if (f.drain) h.drainLate(a);
+    for (const id of f.report) {
+      const event = h.event(id);
+      if (event) this.reportPrepared(a, event);
+    }
+    if (f.release) this.release(f.release, h.idle);
   }
 
   /** Asks for a drain slot for `a`; the answer is a step of its cycle. */

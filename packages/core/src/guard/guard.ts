@@ -4,13 +4,13 @@ import { assertOption, FreezeguardError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { Clock, TimerHandle, Timers } from '../time/clock.js';
 import { BlindWatch } from './blind-watch.js';
-import { composeGuard, type GuardParts, idleTickMs, relevanceRules } from './compose.js';
+import { composeGuard, decideWith, type GuardParts, idleTickMs } from './compose.js';
 import { type Cycle, expectedResumeAt, isDraining, localShutdownEvent } from './cycle.js';
 import { type Active, cycleInfo, step } from './cycle-run.js';
-import { allHealthy, leastDrainState, logStartNotes } from './drain.js';
+import { logStartNotes } from './drain.js';
 import type { FleetActions } from './fleet-policy.js';
 import { announcePlans, WOULD_DRAIN_NOW } from './observe.js';
-import { type Decision, decide } from './policy.js';
+import type { Decision } from './policy.js';
 import { installSignalHandlers, type SignalOptions } from './signals.js';
 import { buildStatus } from './status.js';
 import type {
@@ -23,6 +23,7 @@ import type {
   GuardStatus,
   Participant,
 } from './types.js';
+import { fleetContext, sourceContext, type WiringHooks } from './wiring.js';
 
 type Resumed = Exclude<CycleOutcome, 'shutdown'>;
 
@@ -130,46 +131,16 @@ class GuardImpl implements Guard {
       return;
     }
     this.#running = true;
-    this.#p.fleet?.start({
-      logger: this.logger,
-      clock: this.clock,
-      timers: this.timers,
-      member: () => ({
-        state: this.#state,
-        ready: this.isReady() && allHealthy(this.#p.participants.list()),
-        resourceName: this.#p.name.name,
-      }),
-      onChange: () => {
-        const a = this.#active;
-        if (a && !a.cycle.resuming) step(a, { k: 'fleet-changed', now: this.clock.now() });
-        this.#evaluate();
-      },
-    });
-    this.#p.source.start({
-      logger: this.logger,
-      clock: this.clock,
-      timers: this.timers,
-      onDocument: (document) => {
-        if (!this.#running) return;
-        this.#blind.seen();
-        const inCycle = new Set(this.#active?.cycle.ids ?? []);
-        if (
-          this.#p.seen.document(
-            document,
-            this.clock.now(),
-            relevanceRules(this.#p.name, this.#p.o),
-            inCycle,
-          )
-        )
-          this.#p.emitter.emit('event', document);
-        this.#evaluate();
-      },
-      onError: (error, streak) => {
-        // Once per failure streak, like the log: a flapping IMDS must not flood listeners.
-        if (streak === 1) this.#p.emitter.emit('error', error);
-      },
-      onTimeReference: (sample) => this.#p.detector.reference(sample),
-    });
+    const hooks: WiringHooks = {
+      running: () => this.#running,
+      state: () => this.#state,
+      isReady: () => this.isReady(),
+      active: () => this.#active,
+      answered: () => this.#blind.seen(),
+      evaluate: () => this.#evaluate(),
+    };
+    this.#p.fleet?.start(fleetContext(this.#p, hooks));
+    this.#p.source.start(sourceContext(this.#p, hooks));
     this.#p.detector.start();
     this.#blind.start();
     if (this.#p.name.name === undefined) this.#p.name.resolve();
@@ -296,22 +267,7 @@ class GuardImpl implements Guard {
   }
 
   #decide(now: number, cycle: Cycle | null): Decision {
-    const { tracker, memory, lastDocumentAt } = this.#p.seen;
-    return decide({
-      now,
-      options: this.#p.policy,
-      resourceName: this.#p.name.name,
-      events: tracker.list(),
-      handled: memory.handled,
-      recent: memory.recent,
-      cycle,
-      approvalsSent: this.#p.approvals.decided,
-      pauses: memory.pauses,
-      lastDocumentAt,
-      seq: tracker.seq,
-      // Observing, no adapter drains: only the fixed drainDelayMs can stand for the balancers.
-      drain: this.#p.o.mode === 'observe' ? 'none' : leastDrainState(this.#p.participants.list()),
-    });
+    return decideWith(this.#p, now, cycle);
   }
 
   /** Asks the policy, then runs its decision. Idempotent. */
@@ -323,13 +279,7 @@ class GuardImpl implements Guard {
     const d = this.#decide(now, a?.cycle ?? null);
     if (this.#p.o.mode === 'observe')
       announcePlans(this.#p.seen, this.#announced, now, this.#p.policy, this.logger);
-    for (const mark of d.markHandled) {
-      this.#p.seen.memory.handled.set(mark.id, mark);
-      this.logger.info(
-        { eventId: mark.id },
-        'freezeguard: a new EventId for the maintenance that just ran; not draining again',
-      );
-    }
+    this.#p.seen.markHandled(d.markHandled);
     if (a && !a.cycle.resuming) {
       for (const { id, why } of d.release) {
         step(a, { k: 'leave', id });
@@ -380,19 +330,15 @@ class GuardImpl implements Guard {
 
   /** Runs the fleet half of a decision. */
   #runFleet(a: Active, f: FleetActions): void {
-    const gate = this.#p.gate;
-    if (!gate) return;
-    if (f.askSlot) void gate.askSlot(a);
-    if (f.drain) {
-      this.#p.runner.drainLate(a, this.clock.now());
-      // Same state, new readiness: adapters and the fleet read isReady() again.
-      this.#p.emitter.emit('state', this.#state, this.#state);
-    }
-    for (const id of f.report) {
-      const t = this.#p.seen.tracker.get(id);
-      if (t) gate.reportPrepared(a, t.event);
-    }
-    if (f.release) gate.release(f.release, () => !this.#active);
+    this.#p.gate?.apply(a, f, {
+      drainLate: (x) => {
+        this.#p.runner.drainLate(x, this.clock.now());
+        // Same state, new readiness: adapters and the fleet read isReady() again.
+        this.#p.emitter.emit('state', this.#state, this.#state);
+      },
+      event: (id) => this.#p.seen.tracker.get(id)?.event,
+      idle: () => !this.#active,
+    });
   }
 
   #announceShutdown(a: Active): void {

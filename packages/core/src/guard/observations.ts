@@ -3,6 +3,7 @@ import type { Logger } from '../logger.js';
 import type { Clock } from '../time/clock.js';
 import type { PauseInfo } from '../time/pause.js';
 import { LifecycleMemory } from './memory.js';
+import type { HandledMark } from './policy.js';
 import { EventTracker, type RelevanceRules } from './tracker.js';
 
 /** Warnings kept for `status()`. */
@@ -32,6 +33,20 @@ export class Observations {
   constructor(logger: Logger, clock: Clock) {
     this.#logger = logger;
     this.#clock = clock;
+  }
+
+  /**
+   * New EventIds of the maintenance that just ran (renewed at Started): remembered as
+   * handled, so the guard does not drain for them again.
+   */
+  markHandled(marks: readonly HandledMark[]): void {
+    for (const mark of marks) {
+      this.memory.handled.set(mark.id, mark);
+      this.#logger.info(
+        { eventId: mark.id },
+        'freezeguard: a new EventId for the maintenance that just ran; not draining again',
+      );
+    }
   }
 
   warn(facts: object, message: string): void {
