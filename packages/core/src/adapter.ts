@@ -63,4 +63,5 @@ export type {
   TimerHandle,
   Timers,
 } from './index.js';
+export { type VmIdentityEnv, vmIdentity } from './local/vm-id.js';
 export { sleep, withTimeout } from './time/clock.js';

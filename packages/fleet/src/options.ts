@@ -122,8 +122,11 @@ export function groupKeys(keyPrefix: string, group: string) {
   };
 }
 
-/** Keys of the per-VM poller; shared by every group on the VM (one poller per VM). */
-export function vmKeys(keyPrefix: string, resourceName: string) {
-  const base = `${keyPrefix}vm:{${resourceName}}:`;
+/**
+ * Keys of the per-VM poller; shared by every group on the VM (one poller per VM). `vm` is
+ * `id:<the VM's unique id>`, or its name where the source cannot tell the id.
+ */
+export function vmKeys(keyPrefix: string, vm: string) {
+  const base = `${keyPrefix}vm:{${vm}}:`;
   return { poller: `${base}poller`, latest: `${base}latest`, channel: `${base}documents` };
 }

@@ -9,7 +9,7 @@ import {
   type SourceHealth,
   type TimerHandle,
 } from '@freezeguard/core';
-import { errorSummary, parseScheduledEventsDocument } from '@freezeguard/core/adapter';
+import { errorSummary, parseScheduledEventsDocument, vmIdentity } from '@freezeguard/core/adapter';
 import { fleetLogger } from './log.js';
 import { vmKeys } from './options.js';
 import type { FleetRuntime } from './runtime.js';
@@ -66,7 +66,12 @@ export function createSharedSource(inner: MaintenanceSource, runtime: FleetRunti
   let nameInflight: Promise<string | undefined> | null = null;
   let nameFailures = 0;
   let nameRetryAt = 0;
-  let docsName: string | null = null;
+  let docsKey: string | null = null;
+  // The VM's unique id keys the poller: two VMs may share a name (Azure names are unique
+  // per resource group, GCE names per zone) and must not read each other's documents.
+  let vmId: string | undefined;
+  let vmIdState: 'none' | 'asking' | 'known' | 'unknown' = inner.resolveVmId ? 'asking' : 'none';
+  let vmIdAsked = false;
   let unsubscribeDocs: (() => void) | null = null;
   let published = 0;
   // A process restarted with the same memberId counts from 1 again: keyed by member alone,
@@ -82,6 +87,32 @@ export function createSharedSource(inner: MaintenanceSource, runtime: FleetRunti
 
   function currentName(): string | undefined {
     return runtime.guardResourceName() ?? resolvedName;
+  }
+
+  /** What the poller lease and the documents are keyed by: the VM id, else its name. */
+  function pollKey(): string | undefined {
+    if (vmIdState === 'asking') return undefined;
+    return vmId !== undefined ? `id:${vmId}` : currentName();
+  }
+
+  function requestVmId(context: SourceContext): void {
+    if (vmIdState !== 'asking' || vmIdAsked) return;
+    vmIdAsked = true;
+    void vmIdentity(inner, {
+      clock: context.clock,
+      timers: context.timers,
+      logger: context.logger,
+      running: () => running,
+    }).then((id) => {
+      vmId = id;
+      vmIdState = id ? 'known' : 'unknown';
+      if (!id)
+        context.logger.info(
+          {},
+          'freezeguard: this VM id is unknown; the poller election goes by VM name',
+        );
+      poke();
+    });
   }
 
   function resolveOnce(): Promise<string | undefined> {
@@ -144,9 +175,9 @@ export function createSharedSource(inner: MaintenanceSource, runtime: FleetRunti
   };
 
   async function publish(body: Omit<Message, 'by' | 'n'>): Promise<void> {
-    const name = currentName();
-    if (!store || name === undefined) return;
-    const k = vmKeys(o.keyPrefix, name);
+    const key = pollKey();
+    if (!store || key === undefined) return;
+    const k = vmKeys(o.keyPrefix, key);
     const payload = JSON.stringify({ ...body, by: o.memberId, inc: incarnation, n: ++published });
     const result = await store.run<number>(
       PUBLISH_DOC,
@@ -194,11 +225,11 @@ export function createSharedSource(inner: MaintenanceSource, runtime: FleetRunti
     }
   }
 
-  function follow(name: string): void {
-    if (docsName === name || !store) return;
+  function follow(key: string): void {
+    if (docsKey === key || !store) return;
     unsubscribeDocs?.();
-    docsName = name;
-    unsubscribeDocs = store.subscribe(vmKeys(o.keyPrefix, name).channel, receive);
+    docsKey = key;
+    unsubscribeDocs = store.subscribe(vmKeys(o.keyPrefix, key).channel, receive);
   }
 
   async function become(next: PollerRole, name: string, holder?: string): Promise<void> {
@@ -241,8 +272,10 @@ export function createSharedSource(inner: MaintenanceSource, runtime: FleetRunti
       requestName();
       return;
     }
-    follow(name);
-    const k = vmKeys(o.keyPrefix, name);
+    const key = pollKey();
+    if (key === undefined) return; // the VM id is being read: one poke when it is known
+    follow(key);
+    const k = vmKeys(o.keyPrefix, key);
     const claim = await store.run<[number, string]>(
       CLAIM,
       [k.poller],
@@ -297,6 +330,7 @@ export function createSharedSource(inner: MaintenanceSource, runtime: FleetRunti
       ctx = { ...context, logger: fleetLogger(context.logger) };
       running = true;
       store = runtime.open(context.logger, context.timers);
+      requestVmId(ctx);
       schedule(0);
     },
     async stop() {
@@ -306,11 +340,11 @@ export function createSharedSource(inner: MaintenanceSource, runtime: FleetRunti
       tickTimer = null;
       unsubscribeDocs?.();
       unsubscribeDocs = null;
-      docsName = null;
-      const name = currentName();
-      if (role === 'poller' && store && name !== undefined) {
+      docsKey = null;
+      const key = pollKey();
+      if (role === 'poller' && store && key !== undefined) {
         // Hand over at once instead of after the lease lapses.
-        await store.run(RESIGN, [vmKeys(o.keyPrefix, name).poller], [o.memberId]);
+        await store.run(RESIGN, [vmKeys(o.keyPrefix, key).poller], [o.memberId]);
       }
       role = 'starting';
       innerRunning = false;

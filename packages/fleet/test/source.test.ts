@@ -112,6 +112,39 @@ describe('one metadata poller per VM', () => {
     follower!.member.timers.resume();
   });
 
+  it('keys the poller by the VM id: two VMs of one name each poll their own documents', async () => {
+    // Azure names are unique per resource group, GCE names per zone: two VMs called the
+    // same may share a Redis. Each must read its own metadata service.
+    const name = `vm-${randomUUID()}`;
+    const group = `g-${randomUUID()}`;
+    const run = randomUUID();
+    const onVm = (vmId: string) => () =>
+      Object.assign(new MemorySource({ resourceName: name }), {
+        // Where the VM id is cached: one entry per (fake) metadata endpoint.
+        endpoint: `memory://${run}/${vmId}`,
+        resolveVmId: async () => vmId,
+      });
+    const onA = peers(2, onVm('A'), { group, resourceName: name });
+    const [onB] = peers(1, onVm('B'), { group, resourceName: name });
+    await until(
+      () => onA.filter((p) => p.inner.started).length === 1 && onB!.inner.started,
+      3000,
+      'one poller on each VM',
+    );
+    expect(pollers([...onA, onB!])).toHaveLength(2);
+    await wait(FAST.pollerRenewMs * 3); // followers subscribed
+    onA.find((p) => p.inner.started)!.inner.announce({ EventId: 'ON-A' });
+    onB!.inner.announce({ EventId: 'ON-B' });
+    await until(
+      () => onA.every((p) => sawEvent(p, 'ON-A')) && sawEvent(onB!, 'ON-B'),
+      2000,
+      'each VM to see its own event',
+    );
+    await wait(300);
+    expect(sawEvent(onB!, 'ON-A')).toBe(false);
+    expect(onA.some((p) => sawEvent(p, 'ON-B'))).toBe(false);
+  });
+
   it('elects one poller whose documents every member receives; a frozen poller is replaced', async () => {
     const all = peers(4, () => new MemorySource({ resourceName: 'vm-1' }));
     await until(

@@ -19,6 +19,15 @@ const LOCK_STALE_MS = 150_000;
 /** After this many failed reads the process stops waiting and acts alone. */
 const MAX_FAILURES = 3;
 
+/** What reading the VM id needs: its clock and timers (retries), a logger, and whether to go on. */
+export interface VmIdentityEnv {
+  readonly clock: Clock;
+  readonly timers: Timers;
+  readonly logger: Logger;
+  /** False once the caller stopped: no more retries. */
+  running(): boolean;
+}
+
 /**
  * This VM's id, asked of the platform by ONE process per boot and read from a cache by the
  * others: eight processes starting together would otherwise send eight requests at once
@@ -34,12 +43,7 @@ const MAX_FAILURES = 3;
 export async function resolveVmIdOnce(
   source: MaintenanceSource,
   base: string,
-  env: {
-    readonly clock: Clock;
-    readonly timers: Timers;
-    readonly logger: Logger;
-    running(): boolean;
-  },
+  env: VmIdentityEnv,
 ): Promise<string | undefined> {
   if (!source.resolveVmId) return undefined;
   const origin = `${source.kind}|${String((source as { endpoint?: unknown }).endpoint ?? '')}`;
@@ -93,6 +97,41 @@ async function askDirectly(source: MaintenanceSource): Promise<string | undefine
   }
 }
 
+/** The runtime directory: `directory`, `FREEZEGUARD_LOCAL_DIR`, or the first usable default. Throws why not. */
+function runtimeBase(directory: string | undefined): string {
+  const configured = directory ?? process.env.FREEZEGUARD_LOCAL_DIR;
+  if (configured) ensurePrivateDir(configured);
+  return configured || pickRuntimeDir(runtimeCandidates(process.getuid?.() ?? 0));
+}
+
+/**
+ * This VM's unique id (Azure `compute/vmId`, GCE instance id, EC2 instance-id) through
+ * `source`, asked of the platform by one process per VM and boot and read from a cache in
+ * the runtime directory by the others, so many processes starting together send one
+ * request. For coordinators that key what is "per VM" by it: names are not unique (Azure
+ * names per resource group, GCE per zone). Resolves undefined when the source cannot tell
+ * (no `resolveVmId`, an empty answer, repeated failures); never rejects.
+ *
+ * @example
+ * ```ts
+ * import { vmIdentity } from '@freezeguard/core/adapter';
+ * const id = await vmIdentity(source, { clock, timers, logger, running: () => true });
+ * ```
+ */
+export async function vmIdentity(
+  source: MaintenanceSource,
+  env: VmIdentityEnv,
+): Promise<string | undefined> {
+  if (!source.resolveVmId) return undefined;
+  let base: string;
+  try {
+    base = runtimeBase(undefined);
+  } catch {
+    return askDirectly(source);
+  }
+  return resolveVmIdOnce(source, base, env);
+}
+
 /** Where this process meets the others of its VM, or why it cannot. */
 export type VmPlace = { readonly vmId: string; readonly dir: string } | { readonly solo: string };
 
@@ -113,14 +152,12 @@ export async function locateVm(
     readonly directory?: string;
     readonly resolveVmId?: (source: MaintenanceSource) => Promise<string | undefined>;
   },
-  env: Parameters<typeof resolveVmIdOnce>[2],
+  env: VmIdentityEnv,
 ): Promise<VmPlace> {
   if (process.platform === 'win32') return { solo: 'no Unix sockets on Windows' };
   let base: string;
   try {
-    const configured = options.directory ?? process.env.FREEZEGUARD_LOCAL_DIR;
-    if (configured) ensurePrivateDir(configured);
-    base = configured || pickRuntimeDir(runtimeCandidates(process.getuid?.() ?? 0));
+    base = runtimeBase(options.directory);
   } catch (err) {
     return { solo: (err as Error).message };
   }
