@@ -10,7 +10,7 @@ import { examples, logsOf, spawnTracked, startApp, stopAll } from '../helpers/pr
 import { printTable } from '../helpers/report.js';
 
 // An Express API and a BullMQ worker started separately on one VM (one Azure emulator),
-// both examples as they ship, both `approve: 'solo'`, nothing telling either about the
+// both examples as they ship (both `approve: 'solo'`), nothing telling either about the
 // other. The worker is busy with jobs of 5 s when the freeze is announced; at approval the
 // whole VM (both process groups) is stopped for 3 s. By default the VM must be approved
 // once, after the worker's last job finished; FREEZEGUARD_LOCAL=0 shows the API approving
@@ -55,7 +55,6 @@ async function run(local: boolean) {
   const common = {
     FREEZEGUARD_CLOUD: 'azure',
     FREEZEGUARD_IMDS_ENDPOINT: sim.url,
-    FREEZEGUARD_APPROVE: 'solo',
     FREEZEGUARD_LOG_LEVEL: 'warn',
     ...(local ? {} : { FREEZEGUARD_LOCAL: '0' }),
   };

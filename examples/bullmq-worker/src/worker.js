@@ -41,8 +41,10 @@ worker.on('error', (err) => logger.error({ err: err.message }, 'worker error'));
 
 // Fleet mode: FREEZEGUARD_FLEET_GROUP (+ FREEZEGUARD_MIN_IN_ROTATION) with REDIS_URL.
 const fleet = await redisFleetFromEnv(env);
+// approve 'solo': once its jobs are done (or their locks protected), the worker may let
+// its VM freeze early; beside an API on the same VM, the VM is approved once both are ready.
 const guard = createGuard({
-  ...(fleet ? { fleet, approve: 'fleet' } : {}),
+  ...(fleet ? { fleet, approve: 'fleet' } : { approve: 'solo' }),
   // A worker takes no traffic: there is no balancer to wait for before pausing it.
   drainDelayMs: 0,
   logger,

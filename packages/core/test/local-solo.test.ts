@@ -59,7 +59,7 @@ describe('resolveVmId(): the unique id, from each cloud’s emulator', () => {
   it('Azure compute/vmId, GCE instance/id, EC2 instance-id (IMDSv2 token); an empty id is undefined', async () => {
     const azure = await startSimulator({ vmId: '0b6f2a4e-5c1d-4e8f-9a7b-1c2d3e4f5a6b' });
     const blank = await startSimulator({ vmId: '' });
-    const gce = await startSimulator({ cloud: 'gcp' });
+    const gce = await startSimulator({ cloud: 'gcp', instanceId: '4520031799277581759' });
     const ec2 = await startSimulator({ cloud: 'aws', httpTokens: 'required' });
     cleanups.push(
       () => azure.close(),

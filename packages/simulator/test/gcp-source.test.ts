@@ -37,6 +37,17 @@ afterEach(() => {
 });
 
 describe('gcpMaintenanceEvents against the GCE emulator', { timeout: 20_000 }, () => {
+  it('reads instance/id as the VM id: each emulator is its own VM unless told its id', async () => {
+    const other = await startSimulator({ cloud: 'gcp', resourceName: 'vm-1' });
+    stops.push(() => other.close());
+    await gce({ cloud: 'gcp', instanceId: '4520031799277581759' });
+    const id = (url: string) => gcpMaintenanceEvents({ endpoint: url }).resolveVmId?.();
+    expect(await id(sim.url)).toBe('4520031799277581759');
+    // Same name, another VM: the ids differ (GCE names are unique per zone only).
+    expect(await id(other.url)).toMatch(/^[1-9]\d{18}$/);
+    expect(await id(other.url)).not.toBe('4520031799277581759');
+  });
+
   it('sends Metadata-Flavor: Google, never through HTTP(S)_PROXY or the global dispatcher', async () => {
     await gce();
     await withDeadProxy(async () => {

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomInt } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import {
@@ -44,6 +44,11 @@ export interface GcpSimulatorOptions {
   readonly host?: string;
   /** `instance/name`. Default `vm-1`. */
   readonly resourceName?: string;
+  /**
+   * `instance/id`, the VM's unique id. Default: a new random 19-digit id per emulator, so
+   * that two emulators are two VMs (GCE names are unique per zone only).
+   */
+  readonly instanceId?: string;
   /** `instance/scheduling/on-host-maintenance`: `MIGRATE` (default) or `TERMINATE`. */
   readonly onHostMaintenance?: 'MIGRATE' | 'TERMINATE';
   /** Serve `instance/upcoming-maintenance` (404 when false, as where GCE does not offer it). Default true. */
@@ -63,6 +68,8 @@ export interface GcpSimulator extends CloudEmulator {
   readonly url: string;
   readonly port: number;
   readonly resourceName: string;
+  /** `instance/id`. */
+  readonly instanceId: string;
   readonly requests: readonly SimRequest[];
   /** Current values of the maintenance keys. */
   readonly maintenanceEvent: GceMaintenanceValue;
@@ -119,6 +126,7 @@ class GcpSimulatorImpl extends EventEmitter {
   url = '';
   port = 0;
   readonly resourceName: string;
+  readonly instanceId: string;
   readonly requests: SimRequest[] = [];
   maintenanceEvent: GceMaintenanceValue = 'NONE';
   preempted = false;
@@ -133,6 +141,7 @@ class GcpSimulatorImpl extends EventEmitter {
   constructor(options: GcpSimulatorOptions) {
     super();
     this.resourceName = options.resourceName ?? 'vm-1';
+    this.instanceId = options.instanceId ?? randomInstanceId();
     this.#onHostMaintenance = options.onHostMaintenance ?? 'MIGRATE';
     this.#offersUpcoming = options.upcomingMaintenance ?? true;
     this.#notified = options.upcomingNotified ?? false;
@@ -194,7 +203,7 @@ class GcpSimulatorImpl extends EventEmitter {
       case 'instance/name':
         return this.resourceName;
       case 'instance/id':
-        return '4520031799277581759';
+        return this.instanceId;
       case 'instance/zone':
         return 'projects/123456789012/zones/europe-west1-b';
       case 'instance/scheduling/on-host-maintenance':
@@ -300,4 +309,11 @@ export async function startGcpSimulator(options: GcpSimulatorOptions = {}): Prom
   const sim = new GcpSimulatorImpl(options);
   await sim.listen(options.port ?? 0, options.host ?? '127.0.0.1');
   return sim as unknown as GcpSimulator;
+}
+
+/** A GCE-like instance id: 19 decimal digits, not starting with 0. */
+function randomInstanceId(): string {
+  let id = String(randomInt(1, 10));
+  while (id.length < 19) id += String(randomInt(0, 10));
+  return id;
 }
