@@ -91,9 +91,10 @@ async function run(local: boolean) {
     'worker',
   );
   await waitForLog(worker, /worker ready/);
-  const queue = new Queue(queueName, {
-    connection: new Redis(redis.url, { maxRetriesPerRequest: null }),
-  });
+  // BullMQ does not close a connection it was given: the test does, after the queue.
+  const connection = new Redis(redis.url, { maxRetriesPerRequest: null });
+  closers.push(async () => connection.disconnect());
+  const queue = new Queue(queueName, { connection });
   closers.push(() => queue.close());
   await queue.addBulk(Array.from({ length: JOBS }, (_, i) => ({ name: 'job', data: { i } })));
   // Two jobs running when the freeze is announced.
