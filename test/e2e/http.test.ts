@@ -1,6 +1,6 @@
-import { rehearseFreeze, startSimulator } from '@freezeguard/simulator';
-import autocannon from 'autocannon';
+import { startSimulator } from '@freezeguard/simulator';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { loadThroughFreeze } from '../helpers/load.js';
 import { type Haproxy, startApp, startHaproxy, stopAll } from '../helpers/processes.js';
 import { printTable } from '../helpers/report.js';
 
@@ -49,21 +49,11 @@ async function freezeBehindLoadBalancer(example: string, guarded: boolean): Prom
   );
   const lb: Haproxy = await startHaproxy([a, b]);
   closers.push(() => lb.stop());
-  const load = autocannon({
-    url: `${lb.url}/api/items`,
-    connections: 20,
-    overallRate: RATE,
-    duration: 15,
-    timeout: 2,
-  });
-  await new Promise((r) => setTimeout(r, 1000));
-  const rehearsal = await rehearseFreeze({
-    sim: simA,
-    pid: a.proc.pid!,
-    freezeMs: FREEZE_MS,
-    noticeMs: 4000,
-  });
-  const result = await load;
+  const { rehearsal, result } = await loadThroughFreeze(
+    `${lb.url}/api/items`,
+    { rate: RATE, durationS: 15 },
+    { sim: simA, pid: a.proc.pid!, freezeMs: FREEZE_MS, noticeMs: 4000 },
+  );
   return {
     requests: result.requests.total,
     ok: result['2xx'],

@@ -2,10 +2,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { rehearseFreeze, startSimulator } from '@freezeguard/simulator';
+import { startSimulator } from '@freezeguard/simulator';
 import { freePort } from '@freezeguard/simulator/process';
-import autocannon from 'autocannon';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { loadThroughFreeze } from '../helpers/load.js';
 import {
   type App,
   examples,
@@ -87,21 +87,11 @@ async function drill(guarded: boolean) {
   const b = await startApp('express-api', { ...common, FREEZEGUARD_IMDS_ENDPOINT: simB.url }, 'B');
   const lb = await startHaproxy([a, b]);
   closers.push(() => lb.stop());
-  const load = autocannon({
-    url: `${lb.url}/api/items`,
-    connections: 20,
-    overallRate: RATE,
-    duration: 16,
-    timeout: 2,
-  });
-  await new Promise((r) => setTimeout(r, 1000));
-  const rehearsal = await rehearseFreeze({
-    sim: simA,
-    pid: a.proc.pid!,
-    freezeMs: FREEZE_MS,
-    noticeMs: 8000,
-  });
-  const result = await load;
+  const { rehearsal, result } = await loadThroughFreeze(
+    `${lb.url}/api/items`,
+    { rate: RATE, durationS: 16 },
+    { sim: simA, pid: a.proc.pid!, freezeMs: FREEZE_MS, noticeMs: 8000 },
+  );
   const approvals = simA.approvals.filter((x) => x.eventId === rehearsal.eventId).length;
   const pollers = logsOf(a.proc).filter((l) =>
     l.includes('this process polls the metadata service for its VM'),
