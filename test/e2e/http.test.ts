@@ -1,6 +1,5 @@
-import { startSimulator } from '@freezeguard/simulator';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { loadThroughFreeze } from '../helpers/load.js';
+import { behindHaproxy, loadThroughFreeze, twoAzureVms } from '../helpers/load.js';
 import { type Haproxy, startApp, startHaproxy, stopAll } from '../helpers/processes.js';
 import { printTable } from '../helpers/report.js';
 
@@ -26,17 +25,8 @@ interface Outcome {
 
 /** Two instances behind HAProxy under a fixed-rate load; instance A is frozen for 5 s. */
 async function freezeBehindLoadBalancer(example: string, guarded: boolean): Promise<Outcome> {
-  const simA = await startSimulator({ resourceName: 'vm-a' });
-  const simB = await startSimulator({ resourceName: 'vm-b' });
-  closers.push(
-    () => simA.close(),
-    () => simB.close(),
-  );
-  const common: Record<string, string> = {
-    // HAProxy needs 2 failed checks 500 ms apart: drain for longer than that.
-    FREEZEGUARD_DRAIN_DELAY_MS: '2500',
-    ...(guarded ? {} : { FREEZEGUARD_DISABLED: '1' }),
-  };
+  const [simA, simB] = await twoAzureVms(closers);
+  const common = behindHaproxy(guarded);
   const a = await startApp(
     example,
     { ...common, FREEZEGUARD_IMDS_ENDPOINT: simA.url, FREEZEGUARD_RESOURCE_NAME: 'vm-a' },

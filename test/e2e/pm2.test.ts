@@ -2,10 +2,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startSimulator } from '@freezeguard/simulator';
 import { freePort } from '@freezeguard/simulator/process';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { loadThroughFreeze } from '../helpers/load.js';
+import { behindHaproxy, loadThroughFreeze, twoAzureVms } from '../helpers/load.js';
 import {
   type App,
   examples,
@@ -72,17 +71,8 @@ async function pm2Cluster(env: Record<string, string>): Promise<App> {
 }
 
 async function drill(guarded: boolean) {
-  const simA = await startSimulator({ resourceName: 'vm-a' });
-  const simB = await startSimulator({ resourceName: 'vm-b' });
-  closers.push(
-    () => simA.close(),
-    () => simB.close(),
-  );
-  const common: Record<string, string> = {
-    // HAProxy needs 2 failed checks 500 ms apart: drain for longer than that.
-    FREEZEGUARD_DRAIN_DELAY_MS: '2500',
-    ...(guarded ? {} : { FREEZEGUARD_DISABLED: '1' }),
-  };
+  const [simA, simB] = await twoAzureVms(closers);
+  const common = behindHaproxy(guarded);
   const a = await pm2Cluster({ ...common, FREEZEGUARD_IMDS_ENDPOINT: simA.url });
   const b = await startApp('express-api', { ...common, FREEZEGUARD_IMDS_ENDPOINT: simB.url }, 'B');
   const lb = await startHaproxy([a, b]);

@@ -1,23 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { rehearseFreeze, startSimulator } from '@freezeguard/simulator';
-import { type RedisHandle, startRedis } from '@freezeguard/test-utils';
-import { Queue } from 'bullmq';
-import { Redis } from 'ioredis';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { examples, logsOf, spawnTracked, stopAll } from '../helpers/processes.js';
+import { openQueue, useRedis } from '../helpers/redis.js';
 import { printTable } from '../helpers/report.js';
 
-let redis: RedisHandle;
-let client: Redis;
-beforeAll(async () => {
-  redis = await startRedis();
-  client = new Redis(redis.url);
-});
-afterAll(async () => {
-  client?.disconnect();
-  await redis?.stop();
-});
+const redis = useRedis();
 const closers: (() => Promise<unknown>)[] = [];
 afterEach(async () => {
   while (closers.length) await closers.pop()!();
@@ -70,11 +59,7 @@ async function drill(guarded: boolean) {
   };
   const a = startWorker('A', { ...env, ...(guarded ? {} : { FREEZEGUARD_DISABLED: '1' }) });
   await waitForLog(a, /worker ready/);
-  // BullMQ does not close a connection it was given: the test does, after the queue.
-  const connection = new Redis(redis.url, { maxRetriesPerRequest: null });
-  closers.push(async () => connection.disconnect());
-  const queue = new Queue(queueName, { connection });
-  closers.push(() => queue.close());
+  const queue = openQueue(queueName, redis.url, closers);
   await queue.addBulk(Array.from({ length: JOBS }, (_, i) => ({ name: 'job', data: { i } })));
   await wait(300);
   const b = startWorker('B', { ...env, FREEZEGUARD_DISABLED: '1' });
@@ -87,7 +72,7 @@ async function drill(guarded: boolean) {
   )
     await wait(200);
   await wait(500);
-  const execs = Object.values(await client.hgetall(`${queueName}:execs`)).map(Number);
+  const execs = Object.values(await redis.client.hgetall(`${queueName}:execs`)).map(Number);
   return {
     runTwice: execs.filter((n) => n > 1).length,
     lost: JOBS - (await queue.getCompletedCount()) - (await queue.getFailedCount()),

@@ -1,9 +1,10 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { rehearseFreeze, startSimulator } from '@freezeguard/simulator';
+import { rehearseFreeze } from '@freezeguard/simulator';
 import { sseClient } from '@freezeguard/test-utils';
 import { afterEach, describe, expect, it } from 'vitest';
+import { twoAzureVms } from '../helpers/load.js';
 import { startApp, startHaproxy, stopAll } from '../helpers/processes.js';
 import { printTable } from '../helpers/report.js';
 
@@ -16,12 +17,7 @@ afterEach(async () => {
 async function drill(guarded: boolean) {
   const dir = await mkdtemp(join(tmpdir(), 'fg-stream-'));
   closers.push(() => rm(dir, { recursive: true, force: true }));
-  const simA = await startSimulator({ resourceName: 'vm-a' });
-  const simB = await startSimulator({ resourceName: 'vm-b' });
-  closers.push(
-    () => simA.close(),
-    () => simB.close(),
-  );
+  const [simA, simB] = await twoAzureVms(closers);
   const common: Record<string, string> = {
     FEED_EPOCH: String(Date.now()),
     FEED_INTERVAL_MS: '50',

@@ -2,11 +2,9 @@ import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { rehearseFreeze, startSimulator } from '@freezeguard/simulator';
 import { httpStatus, signalGroup } from '@freezeguard/simulator/process';
-import { type RedisHandle, startRedis } from '@freezeguard/test-utils';
-import { Queue } from 'bullmq';
-import { Redis } from 'ioredis';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { examples, logsOf, spawnTracked, startApp, stopAll } from '../helpers/processes.js';
+import { openQueue, useRedis } from '../helpers/redis.js';
 import { printTable } from '../helpers/report.js';
 
 // An Express API and a BullMQ worker started separately on one VM (one Azure emulator),
@@ -16,16 +14,7 @@ import { printTable } from '../helpers/report.js';
 // once, after the worker's last job finished; FREEZEGUARD_LOCAL=0 shows the API approving
 // for the VM while jobs still run.
 
-let redis: RedisHandle;
-let client: Redis;
-beforeAll(async () => {
-  redis = await startRedis();
-  client = new Redis(redis.url);
-});
-afterAll(async () => {
-  client?.disconnect();
-  await redis?.stop();
-});
+const redis = useRedis();
 const closers: (() => Promise<unknown>)[] = [];
 afterEach(async () => {
   while (closers.length) await closers.pop()!();
@@ -91,11 +80,7 @@ async function run(local: boolean) {
     'worker',
   );
   await waitForLog(worker, /worker ready/);
-  // BullMQ does not close a connection it was given: the test does, after the queue.
-  const connection = new Redis(redis.url, { maxRetriesPerRequest: null });
-  closers.push(async () => connection.disconnect());
-  const queue = new Queue(queueName, { connection });
-  closers.push(() => queue.close());
+  const queue = openQueue(queueName, redis.url, closers);
   await queue.addBulk(Array.from({ length: JOBS }, (_, i) => ({ name: 'job', data: { i } })));
   // Two jobs running when the freeze is announced.
   while ((await queue.getActiveCount()) < 2) await wait(50);
@@ -121,7 +106,7 @@ async function run(local: boolean) {
   const activeAtApproval = jobs.filter(
     (j) => (j.processedOn ?? Infinity) < approvedAt && (j.finishedOn ?? Infinity) > approvedAt,
   ).length;
-  const execs = Object.values(await client.hgetall(`${queueName}:execs`)).map(Number);
+  const execs = Object.values(await redis.client.hgetall(`${queueName}:execs`)).map(Number);
   const result = {
     approved: String(rehearsal.approved),
     'approved after the notice (ms)': approvedAt - announcedAt,

@@ -1,4 +1,10 @@
-import { type Rehearsal, type RehearseFreezeOptions, rehearseFreeze } from '@freezeguard/simulator';
+import {
+  type Rehearsal,
+  type RehearseFreezeOptions,
+  rehearseFreeze,
+  type Simulator,
+  startSimulator,
+} from '@freezeguard/simulator';
 import autocannon from 'autocannon';
 
 /**
@@ -20,4 +26,26 @@ export async function loadThroughFreeze(
   await new Promise((r) => setTimeout(r, 1000));
   const rehearsal = await rehearseFreeze(freeze);
   return { rehearsal, result: await running };
+}
+
+/** Two VMs, vm-a and vm-b, an Azure emulator each; `closers` closes them. */
+export async function twoAzureVms(
+  closers: (() => Promise<unknown> | unknown)[],
+): Promise<[Simulator, Simulator]> {
+  const simA = await startSimulator({ resourceName: 'vm-a' });
+  const simB = await startSimulator({ resourceName: 'vm-b' });
+  closers.push(
+    () => simA.close(),
+    () => simB.close(),
+  );
+  return [simA, simB];
+}
+
+/** The guard's environment behind the test HAProxy: guarded, or the unguarded twin. */
+export function behindHaproxy(guarded: boolean): Record<string, string> {
+  return {
+    // HAProxy needs 2 failed checks 500 ms apart: drain for longer than that.
+    FREEZEGUARD_DRAIN_DELAY_MS: '2500',
+    ...(guarded ? {} : { FREEZEGUARD_DISABLED: '1' }),
+  };
 }
