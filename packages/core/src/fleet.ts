@@ -14,6 +14,11 @@ export interface FleetMemberView {
   readonly ready: boolean;
   /** This VM's name in the platform's `Resources`, once known. */
   readonly resourceName: string | undefined;
+  /**
+   * True for a guard in observe mode: it prepares nothing and approves nothing, so the
+   * others do not wait for it to prepare before they approve.
+   */
+  readonly observing?: boolean;
 }
 
 /** What a guard hands its fleet coordinator on `start()`. */

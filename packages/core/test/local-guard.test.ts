@@ -22,14 +22,18 @@ const until = async (check: () => boolean, ms: number, what: string) => {
   }
 };
 
-async function vm(prepareMs: readonly number[]) {
+async function vm(
+  prepareMs: readonly number[],
+  modes: readonly ('active' | 'observe')[] = prepareMs.map(() => 'active'),
+) {
   const sim = await startSimulator({ resourceName: 'vm-1' });
   cleanups.push(() => sim.close());
   const directory = mkdtempSync(join(tmpdir(), 'fg-local-guard-'));
   cleanups.push(() => rmSync(directory, { recursive: true, force: true }));
   const preparedAt: number[] = [];
-  const guards = prepareMs.map((ms) => {
+  const guards = prepareMs.map((ms, i) => {
     const guard = createGuard({
+      mode: modes[i]!,
       source: azureScheduledEvents({ endpoint: sim.url }),
       fleet: localCoordinator({ directory, logger: silentLogger }),
       approve: 'fleet',
@@ -74,6 +78,22 @@ describe('guards on one VM with localCoordinator()', { timeout: 60_000 }, () => 
     await new Promise((r) => setTimeout(r, 2000));
     expect(v.approvals()).toBe(1);
     expect(v.preparedAt).toHaveLength(3);
+    expect(approvedAt).toBeGreaterThanOrEqual(Math.max(...v.preparedAt));
+    v.sim.complete(event.EventId);
+  });
+
+  it('do not wait for a guard in observe mode: it prepares nothing', async () => {
+    const v = await vm([300, 900, 200], ['active', 'active', 'observe']);
+    const event = v.sim.schedule({ type: 'Freeze', notBeforeInMs: 30_000, autoStart: false });
+    let approvedAt = 0;
+    v.sim.on('approved', () => {
+      approvedAt ||= Date.now();
+    });
+    await until(() => v.approvals() > 0, 20_000, 'StartRequests');
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(v.approvals()).toBe(1);
+    // The observer's participant was never called; the two others prepared first.
+    expect(v.preparedAt).toHaveLength(2);
     expect(approvedAt).toBeGreaterThanOrEqual(Math.max(...v.preparedAt));
     v.sim.complete(event.EventId);
   });

@@ -126,6 +126,7 @@ export function redisFleet(
       resourceName: v?.resourceName ?? source?.resolvedName ?? null,
       state: v?.state ?? 'unknown',
       ready: v?.ready ?? false,
+      ...(v?.observing === true ? { observing: true } : {}),
       poller: runtime.isPoller(),
       events: holding ? slotEvents : [],
     });

@@ -188,7 +188,9 @@ local seen = {}
 for _, m in ipairs(redis.call('ZRANGEBYSCORE', members, '(' .. now, '+inf')) do
   local v = decode(redis.call('HGET', info, m))
   local r = v and v.resourceName
-  if type(r) == 'string' and r ~= '' and listed[r] then
+  if v and v.observing == true then
+    -- In observe mode: it prepares nothing, so nobody waits for it.
+  elseif type(r) == 'string' and r ~= '' and listed[r] then
     if redis.call('SISMEMBER', prepared, m) == 0 then return { 0, 'waiting for ' .. m } end
     seen[r] = true
   elseif (type(r) ~= 'string' or r == '') and redis.call('SISMEMBER', prepared, m) == 0 then

@@ -241,6 +241,16 @@ describe('prepared (approve: fleet)', () => {
     expect(await b!.fleet.prepared(ev)).toBe(true);
   });
 
+  it('does not wait for a member in observe mode on a listed VM (it prepares nothing)', async () => {
+    const [a, observer, b] = members(3, { vm: (i) => (i < 2 ? 'vm-a' : 'vm-b') });
+    await until(async () => (await liveIds(a!)).length === 3, 3000, 'members');
+    (observer!.view as { observing?: boolean }).observing = true;
+    await wait(FAST.heartbeatMs * 4); // its next heartbeat says so
+    const ev = event('E-observed', ['vm-a', 'vm-b']);
+    expect(await a!.fleet.prepared(ev)).toBe(false);
+    expect(await b!.fleet.prepared(ev)).toBe(true);
+  });
+
   it('does not approve when a listed member has left (crashed or frozen past its TTL)', async () => {
     const [a, b] = members(2);
     await until(async () => (await liveIds(a!)).length === 2, 3000, 'members');

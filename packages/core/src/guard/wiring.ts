@@ -35,6 +35,7 @@ export function fleetContext(p: GuardParts, h: WiringHooks): FleetContext {
       state: h.state(),
       ready: h.isReady() && allHealthy(p.participants.list()),
       resourceName: p.name.name,
+      observing: p.o.mode === 'observe',
     }),
     onChange: () => {
       const a = h.active();

@@ -7,7 +7,7 @@ import { type Clock, sleep, systemClock, systemTimers, type Timers } from '../ti
 import { ANSWER_MS, MemberApprovals } from './approval.js';
 import { acceptTerm, electionStep } from './decide.js';
 import { Follower, membersOf } from './follower.js';
-import { Leader, type LocalMember, type MemberView } from './leader.js';
+import { asView, Leader, type LocalMember, type MemberView } from './leader.js';
 import { listTerms, readEpoch, writeEpoch } from './paths.js';
 import { createLocalSource, type LocalSource, type LocalSourceHost } from './source.js';
 import { locateVm } from './vm-id.js';
@@ -108,12 +108,10 @@ export function localCoordinator(
 
   function selfView(): MemberView {
     try {
-      const v = fleetCtx?.member();
-      if (v) return { state: v.state, ready: v.ready, resourceName: v.resourceName ?? null };
+      return asView(fleetCtx?.member());
     } catch {
-      // a throwing view never breaks the channel
+      return asView(null); // a throwing view never breaks the channel
     }
-    return { state: 'unknown', ready: false, resourceName: null };
   }
 
   function notify(): void {

@@ -34,6 +34,8 @@ export interface MemberView {
   readonly state: string;
   readonly ready: boolean;
   readonly resourceName: string | null;
+  /** Observe mode: never prepares, so never waited for. */
+  readonly observing?: boolean;
 }
 
 interface Peer {
@@ -295,8 +297,13 @@ export class Leader {
     for (const [eventId, record] of this.#events) this.#grant(eventId, record, null);
   }
 
+  /** The processes an approval waits for: every live one but the observers. */
   #liveIds(): string[] {
-    return [this.#host.id, ...[...this.#peers.values()].map((p) => p.id)];
+    const self = this.#host.selfView().observing === true ? [] : [this.#host.id];
+    return [
+      ...self,
+      ...[...this.#peers.values()].filter((p) => !p.view.observing).map((p) => p.id),
+    ];
   }
 
   #broadcast(message: WireMessage): void {
@@ -370,11 +377,20 @@ function strings(value: unknown): string[] {
   return Array.isArray(value) ? value.filter((v): v is string => typeof v === 'string') : [];
 }
 
-function asView(value: unknown): MemberView {
+/**
+ * A member's view from what it sent (or its guard returned), unknown fields defaulted.
+ *
+ * @example
+ * ```ts
+ * asView({ state: 'idle', ready: true }); // { state: 'idle', ready: true, resourceName: null }
+ * ```
+ */
+export function asView(value: unknown): MemberView {
   const v = (typeof value === 'object' && value !== null ? value : {}) as Record<string, unknown>;
   return {
     state: typeof v.state === 'string' ? v.state : 'unknown',
     ready: v.ready === true,
     resourceName: typeof v.resourceName === 'string' ? v.resourceName : null,
+    ...(v.observing === true ? { observing: true } : {}),
   };
 }
