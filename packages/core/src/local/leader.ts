@@ -52,6 +52,9 @@ interface EventRecord extends EventApproval {
   at: number;
 }
 
+/** How often a leader without followers looks at the directory. */
+const ALONE_TICK_MS = 1000;
+
 /**
  * What the leader needs from the coordinator.
  *
@@ -108,7 +111,8 @@ export class Leader {
   readonly #events = new Map<string, EventRecord>();
   #lastDoc: ScheduledEventsDocument | null = null;
   #timer: TimerHandle | null = null;
-  #ticks = 0;
+  /** Soon after taking over (old sockets of dead leaders), then once a minute. */
+  #sweepAt: number;
   #closed = false;
   #graceUntil: number;
 
@@ -118,6 +122,7 @@ export class Leader {
     this.#server = server;
     server.on('connection', (socket) => this.#accept(socket));
     this.#graceUntil = host.previous.length > 0 ? host.now() + host.graceMs : 0;
+    this.#sweepAt = host.now() + 1000;
     for (const e of host.ownClaimed) this.#done(e);
     for (const e of host.ownPrepared) this.#entry(e).prepared.push(host.id);
     server.on('error', (err) =>
@@ -213,6 +218,8 @@ export class Leader {
         lastSeen: now,
       };
       this.#peers.set(socket, joined);
+      // The first follower: beat for it from now on, not at the slower pace of a leader alone.
+      if (this.#peers.size === 1) this.#schedule();
       for (const e of strings(m.claimed)) this.#done(e);
       send(socket, {
         t: 'welcome',
@@ -314,8 +321,15 @@ export class Leader {
     this.#broadcast({ t: 'hb', term: this.term, members: this.members() });
   }
 
+  // A leader alone has nobody to beat for: it only checks it was not superseded, once a
+  // second (it checks before every relay too), so an idle guard costs next to nothing.
   #schedule(): void {
-    this.#timer = this.#host.timers.setTimeout(() => this.#tick(), this.#host.heartbeatMs);
+    if (this.#timer !== null) this.#host.timers.clearTimeout(this.#timer);
+    const ms =
+      this.#peers.size > 0
+        ? this.#host.heartbeatMs
+        : Math.max(this.#host.heartbeatMs, ALONE_TICK_MS);
+    this.#timer = this.#host.timers.setTimeout(() => this.#tick(), ms);
   }
 
   #tick(): void {
@@ -338,8 +352,10 @@ export class Leader {
     }
     this.#reevaluate();
     this.#broadcastMembers();
-    // Soon after taking over (old sockets of dead leaders), then once a minute.
-    if (++this.#ticks % 240 === 4) this.#sweep(now);
+    if (now >= this.#sweepAt) {
+      this.#sweepAt = now + 60_000;
+      this.#sweep(now);
+    }
     this.#schedule();
   }
 
