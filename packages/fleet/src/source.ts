@@ -70,8 +70,9 @@ export function createSharedSource(inner: MaintenanceSource, runtime: FleetRunti
   // The VM's unique id keys the poller: two VMs may share a name (Azure names are unique
   // per resource group, GCE names per zone) and must not read each other's documents.
   let vmId: string | undefined;
-  let vmIdState: 'none' | 'asking' | 'known' | 'unknown' = inner.resolveVmId ? 'asking' : 'none';
-  let vmIdAsked = false;
+  // Until the source answered (or when it cannot tell), elections wait / go by name.
+  let vmIdSettled = !inner.resolveVmId;
+  let vmIdLookup: Promise<void> | null = null;
   let unsubscribeDocs: (() => void) | null = null;
   let published = 0;
   // A process restarted with the same memberId counts from 1 again: keyed by member alone,
@@ -91,21 +92,20 @@ export function createSharedSource(inner: MaintenanceSource, runtime: FleetRunti
 
   /** What the poller lease and the documents are keyed by: the VM id, else its name. */
   function pollKey(): string | undefined {
-    if (vmIdState === 'asking') return undefined;
+    if (!vmIdSettled) return undefined;
     return vmId !== undefined ? `id:${vmId}` : currentName();
   }
 
   function requestVmId(context: SourceContext): void {
-    if (vmIdState !== 'asking' || vmIdAsked) return;
-    vmIdAsked = true;
-    void vmIdentity(inner, {
+    if (vmIdSettled || vmIdLookup) return;
+    vmIdLookup = vmIdentity(inner, {
       clock: context.clock,
       timers: context.timers,
       logger: context.logger,
       running: () => running,
     }).then((id) => {
       vmId = id;
-      vmIdState = id ? 'known' : 'unknown';
+      vmIdSettled = true;
       if (!id)
         context.logger.info(
           {},
