@@ -102,6 +102,8 @@ export interface FleetCoordinator {
    * Records that this member prepared (drained) for `event`. Resolves true for exactly
    * one member fleet-wide: the last of the VMs `event` lists to prepare, and only when
    * every one of them is a live member of the group. That member approves the event.
+   * The guard reports again after each `onChange()` until it is named (the member it
+   * waited for may have left), so a second call for one event must be harmless.
    */
   prepared(event: ScheduledEvent): Promise<boolean>;
   status(): FleetStatus;

@@ -96,3 +96,60 @@ it('a drain slot granted late gives the traffic phase a fresh balancer wait', as
     await guard.stop();
   }
 });
+
+// Issue 19: a member reported prepared once; when the one member it waited for then left
+// (killed, or frozen past its TTL), the fleet would have named it, but it never asked
+// again: the VM was approved only at NotBefore.
+it('a member reports again when the fleet changes, and approves once named', async () => {
+  const clock = new FakeClock({ now: T0 });
+  let context: FleetContext | null = null;
+  let othersPrepared = false;
+  const asked: number[] = [];
+  const { fleet } = recordingFleet();
+  fleet.start = (ctx) => {
+    context = ctx;
+  };
+  let named = false;
+  fleet.prepared = async () => {
+    asked.push(clock.now());
+    if (!othersPrepared || named) return false;
+    named = true;
+    return true;
+  };
+  const source = new MemorySource({ resourceName: 'vm-1' });
+  const guard = createGuard({
+    source,
+    resourceName: 'vm-1',
+    clock,
+    timers: clock,
+    logger: recordingLogger(),
+    fleet,
+    approve: 'fleet',
+    drainDelayMs: 2_000,
+    leadTimeMs: 60_000,
+  });
+  await guard.start();
+  try {
+    source.announce({
+      EventId: 'E-wait',
+      EventStatus: 'Scheduled',
+      NotBefore: new Date(T0 + 50_000).toUTCString(),
+    });
+    await clock.advance(10_000);
+    expect(asked).toHaveLength(1);
+    expect(source.approvals).toEqual([]);
+    // The member it waited for left: the fleet says so, and now names this one.
+    othersPrepared = true;
+    context!.onChange();
+    await clock.advance(1_000);
+    expect(asked).toHaveLength(2);
+    expect(source.approvals).toEqual(['E-wait']);
+    // Further changes ask nothing more: it was named.
+    context!.onChange();
+    await clock.advance(1_000);
+    expect(asked).toHaveLength(2);
+    expect(source.approvals).toEqual(['E-wait']);
+  } finally {
+    await guard.stop();
+  }
+});

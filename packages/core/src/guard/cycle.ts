@@ -146,8 +146,12 @@ export function reduceCycle(c: Cycle, a: CycleAction): Cycle {
         trafficDue: c.trafficDue || late,
       };
     }
-    case 'fleet-changed':
-      return c.slot === 'denied' ? { ...c, askAgainAt: a.now } : c;
+    case 'fleet-changed': {
+      // The member a report waited for may have left, or a grant may have come: what was
+      // reported and not approved yet is reported again (the fleet answers true once).
+      const reported = c.reported.filter((id) => c.lastToPrepare.includes(id));
+      return { ...c, reported, askAgainAt: c.slot === 'denied' ? a.now : c.askAgainAt };
+    }
     case 'traffic-started':
       return { ...c, trafficDue: false };
     case 'reported':

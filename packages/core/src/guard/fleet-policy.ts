@@ -12,8 +12,9 @@ import type { TrackedEvent } from './tracker.js';
  * - the slot is given back once the cycle resumed: at once when the guard stops, else
  *   after the drain delay (the load balancer has this instance back before the next
  *   member drains);
- * - under `approve: 'fleet'` a member reports each event it could approve as prepared;
- *   the fleet names the last of the event's VMs to prepare, and that member approves;
+ * - under `approve: 'fleet'` a member reports each event it could approve as prepared,
+ *   and again whenever the fleet changes (the member it waited for may have left); the
+ *   fleet names the last of the event's VMs to prepare, and that member approves;
  * - with the fleet unavailable (Redis down or slow) the member acts solo: it drains
  *   without a slot and approves only an event that lists its VM alone.
  */
