@@ -12,7 +12,8 @@ import { printTable } from '../helpers/report.js';
 // other. The worker is busy with jobs of 5 s when the freeze is announced; at approval the
 // whole VM (both process groups) is stopped for 3 s. By default the VM must be approved
 // once, after the worker's last job finished; FREEZEGUARD_LOCAL=0 shows the API approving
-// for the VM while jobs still run.
+// for the VM while jobs still run. The same holds with a Redis fleet, the API in group
+// `api` and the worker in group `jobs` (approval used to be decided per group).
 
 const redis = useRedis();
 const closers: (() => Promise<unknown>)[] = [];
@@ -38,19 +39,37 @@ async function waitForLog(proc: ReturnType<typeof spawnTracked>, pattern: RegExp
   }
 }
 
-async function run(local: boolean) {
+type Mode = 'local' | 'solo' | 'fleet';
+
+async function run(mode: Mode) {
+  const local = mode !== 'solo';
   const sim = await startSimulator({ resourceName: 'vm-app' });
   closers.push(() => sim.close());
-  const common = {
+  const common: Record<string, string> = {
     FREEZEGUARD_CLOUD: 'azure',
     FREEZEGUARD_IMDS_ENDPOINT: sim.url,
     FREEZEGUARD_LOG_LEVEL: 'warn',
     ...(local ? {} : { FREEZEGUARD_LOCAL: '0' }),
   };
   // Its balancer probes /health/ready every 500 ms and takes it out after one failure.
+  const fleetEnv = (group: string): Record<string, string> =>
+    mode === 'fleet'
+      ? {
+          REDIS_URL: redis.url,
+          FREEZEGUARD_FLEET_GROUP: `${group}-${tag}`,
+          // One member per group here: the default floor of 1 would never let it drain.
+          FREEZEGUARD_MIN_IN_ROTATION: '0',
+        }
+      : {};
+  const tag = randomUUID().slice(0, 8);
   const api = await startApp(
     'express-api',
-    { ...common, FREEZEGUARD_LB: '500x1', FREEZEGUARD_DRAIN_DELAY_MS: '1000' },
+    {
+      ...common,
+      ...fleetEnv('api'),
+      FREEZEGUARD_LB: '500x1',
+      FREEZEGUARD_DRAIN_DELAY_MS: '1000',
+    },
     'api',
   );
   let probing = true;
@@ -70,6 +89,7 @@ async function run(local: boolean) {
     [join(examples, 'bullmq-worker', 'src', 'worker.js')],
     {
       ...common,
+      ...fleetEnv('jobs'),
       FREEZEGUARD_LOG_LEVEL: 'info',
       REDIS_URL: redis.url,
       QUEUE: queueName,
@@ -116,13 +136,18 @@ async function run(local: boolean) {
     failed: await queue.getFailedCount(),
     'run twice': execs.filter((n) => n > 1).length,
   };
-  rows[local ? 'VM-local coordination (default)' : 'FREEZEGUARD_LOCAL=0'] = result;
+  const label = {
+    local: 'VM-local coordination (default)',
+    solo: 'FREEZEGUARD_LOCAL=0',
+    fleet: 'Redis fleet, groups api and jobs',
+  }[mode];
+  rows[label] = result;
   return result;
 }
 
 describe('an API and a BullMQ worker, two processes on one VM', () => {
   it("by default: approved once, after the worker's last job finished; no job runs twice", async () => {
-    const r = await run(true);
+    const r = await run('local');
     expect(r).toMatchObject({
       approved: 'true',
       StartRequests: 1,
@@ -134,8 +159,20 @@ describe('an API and a BullMQ worker, two processes on one VM', () => {
   }, 120_000);
 
   it('FREEZEGUARD_LOCAL=0: the API approves for the VM while the worker still runs jobs', async () => {
-    const r = await run(false);
+    const r = await run('solo');
     expect(r.approved).toBe('true');
     expect(r['jobs running at approval']).toBeGreaterThan(0);
+  }, 120_000);
+
+  it("a Redis fleet with the API and the worker in two groups: approved once, after the worker's last job", async () => {
+    const r = await run('fleet');
+    expect(r).toMatchObject({
+      approved: 'true',
+      StartRequests: 1,
+      'jobs running at approval': 0,
+      completed: JOBS,
+      failed: 0,
+      'run twice': 0,
+    });
   }, 120_000);
 });

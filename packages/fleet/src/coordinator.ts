@@ -12,9 +12,9 @@ import type {
 } from '@freezeguard/core';
 import { errorSummary } from '@freezeguard/core/adapter';
 import { fleetLogger } from './log.js';
-import { groupKeys, type RedisFleetOptions, resolveOptions } from './options.js';
+import { approvalKeys, groupKeys, type RedisFleetOptions, resolveOptions } from './options.js';
 import type { FleetRuntime } from './runtime.js';
-import { ACQUIRE, HEARTBEAT, LEAVE, PREPARED, RELEASE, UNAPPROVE } from './scripts.js';
+import { ACQUIRE, HEARTBEAT, LEAVE, PREPARED, REGISTER, RELEASE, UNAPPROVE } from './scripts.js';
 import { parseGroup } from './snapshot.js';
 import { createSharedSource, type SharedSource } from './source.js';
 import { FleetStore } from './store.js';
@@ -49,6 +49,11 @@ export function redisFleet(
   const o = resolveOptions(options);
   const keys = groupKeys(o.keyPrefix, o.group);
   const groupKeyList = [keys.members, keys.info, keys.slots];
+  // Approval is per VM, across groups (an API and a worker on one VM are in two groups):
+  // every member is also in the registry of its key prefix, under its group-qualified id.
+  const registry = approvalKeys(o.keyPrefix);
+  const registryId = `${o.group}/${o.memberId}`;
+  const registryKeyList = [registry.members, registry.info];
 
   let store: FleetStore | null = null;
   let users = 0;
@@ -67,6 +72,8 @@ export function redisFleet(
   let lastAnswer: SlotAnswer | null = null;
   let group: FleetStatus['members'] = [];
   let servingOthers: number | null = null;
+  /** The last reason the registry gave per event, so a repeated answer is not logged twice. */
+  const lastReason = new Map<string, string>();
 
   const runtime: FleetRuntime = {
     o,
@@ -123,6 +130,7 @@ export function redisFleet(
   function viewJson(): string {
     const v = view();
     return JSON.stringify({
+      group: o.group,
       resourceName: v?.resourceName ?? source?.resolvedName ?? null,
       state: v?.state ?? 'unknown',
       ready: v?.ready ?? false,
@@ -171,6 +179,15 @@ export function redisFleet(
       o.slotTtlMs,
       keys.channel,
     ]);
+    // The registry beat goes on its own: its keys sit in another hash slot.
+    if (result.ok && running) {
+      await store?.run(REGISTER, registryKeyList, [
+        registryId,
+        o.memberTtlMs,
+        viewJson(),
+        registry.channel,
+      ]);
+    }
     beating = false;
     if (!running) return;
     if (result.ok) {
@@ -202,11 +219,20 @@ export function redisFleet(
       logger = fleetLogger(context.logger);
       running = true;
       const s = runtime.open(context.logger, context.timers);
-      unsubscribe = s.subscribe(keys.channel, (message) => {
-        // Our own joins and beats are no news to our guard.
-        if (message.endsWith(` ${o.memberId}`)) return;
-        notify();
-      });
+      const offs = [
+        s.subscribe(keys.channel, (message) => {
+          // Our own joins and beats are no news to our guard.
+          if (!message.endsWith(` ${o.memberId}`)) notify();
+        }),
+        // A member of another group on a listed VM that left may have been the last one an
+        // approval waited for: the guard reports again.
+        s.subscribe(registry.channel, (message) => {
+          if (message.startsWith('left ') && !message.endsWith(` ${registryId}`)) notify();
+        }),
+      ];
+      unsubscribe = () => {
+        for (const off of offs) off();
+      };
       scheduleBeat(0);
     },
 
@@ -218,7 +244,12 @@ export function redisFleet(
       unsubscribe?.();
       unsubscribe = null;
       holding = false;
-      if (store) await store.run(LEAVE, groupKeyList, [o.memberId, keys.channel]);
+      if (store) {
+        await Promise.all([
+          store.run(LEAVE, groupKeyList, [o.memberId, keys.channel]),
+          store.run(LEAVE, registryKeyList, [registryId, registry.channel]),
+        ]);
+      }
       await runtime.release();
       ctx = null;
     },
@@ -292,32 +323,40 @@ export function redisFleet(
     async prepared(event: ScheduledEvent) {
       const name = resourceName();
       if (!running || !store || name === undefined) return false;
-      const approvedKey = keys.approved(event.EventId);
+      const approvedKey = registry.approved(event.EventId);
       const result = await store.run<[number, string]>(
         PREPARED,
-        [keys.members, keys.info, keys.slots, keys.prepared(event.EventId), approvedKey],
+        [...registryKeyList, registry.prepared(event.EventId), approvedKey],
         [
-          o.memberId,
+          registryId,
           o.memberTtlMs,
           viewJson(),
           name,
           JSON.stringify(event.Resources),
           EVENT_KEY_TTL_MS,
-          keys.channel,
+          registry.channel,
         ],
       );
       if (!result.ok) {
         // If the script ran late and picked us, nobody would approve: undo it.
-        store.fireAndForget(UNAPPROVE, [approvedKey], [o.memberId]);
+        store.fireAndForget(UNAPPROVE, [approvedKey], [registryId]);
         return false;
       }
       const [approve, reason] = result.value;
-      logger?.info(
-        { eventId: event.EventId, resources: event.Resources, approve: approve === 1, reason },
-        approve === 1
-          ? 'freezeguard: last member to prepare; this one approves the event'
-          : 'freezeguard: prepared; not approving',
-      );
+      const facts = {
+        eventId: event.EventId,
+        resources: event.Resources,
+        approve: approve === 1,
+        reason,
+      };
+      if (approve === 1)
+        logger?.info(facts, 'freezeguard: last member to prepare; this one approves the event');
+      // The guard asks again at every change of the fleet: the same answer is no news.
+      else if (lastReason.get(event.EventId) !== reason)
+        logger?.info(facts, 'freezeguard: prepared; not approving');
+      else logger?.debug(facts, 'freezeguard: prepared; not approving');
+      lastReason.set(event.EventId, reason);
+      if (lastReason.size > 100) lastReason.delete(lastReason.keys().next().value as string);
       return approve === 1;
     },
 

@@ -117,6 +117,21 @@ export function groupKeys(keyPrefix: string, group: string) {
     info: `${base}info`,
     slots: `${base}slots`,
     channel: `${base}changes`,
+  };
+}
+
+/**
+ * Keys of the approval registry: every member of every group under `keyPrefix`, with its
+ * VM, and the prepared/approved marks of each event. A freeze stops the whole VM, so an
+ * event is approved once every member on its VMs prepared, whatever its group; one hash
+ * tag keeps each approval script in one slot (Redis Cluster safe).
+ */
+export function approvalKeys(keyPrefix: string) {
+  const base = `${keyPrefix}approvals:{vms}:`;
+  return {
+    members: `${base}members`,
+    info: `${base}info`,
+    channel: `${base}changes`,
     prepared: (eventId: string) => `${base}prepared:${eventId}`,
     approved: (eventId: string) => `${base}approved:${eventId}`,
   };

@@ -7,8 +7,9 @@ import { createHash } from 'node:crypto';
  * clock: a VM that was just frozen has a wall clock that is wrong until its time sync
  * steps it, and members on different VMs disagree anyway.
  *
- * Group keys share the hash tag `{group}`, poller keys the tag `{resourceName}`, so every
- * script touches one hash slot (Redis Cluster safe). Requires Redis ≥ 5 (effects
+ * Group keys share the hash tag `{group}`, poller keys the tag of their VM, and the
+ * approval registry (members of every group, prepared and approved marks) the tag `{vms}`,
+ * so every script touches one hash slot (Redis Cluster safe). Requires Redis ≥ 5 (effects
  * replication of scripts that call `TIME`).
  */
 export interface Script {
@@ -35,13 +36,16 @@ local function decode(raw)
   if ok and type(v) == 'table' then return v end
   return nil
 end
-local function purge(members, info, slots, channel, now)
+local function purge_members(members, info, channel, now)
   local dead = redis.call('ZRANGEBYSCORE', members, '-inf', now)
   for _, id in ipairs(dead) do
     redis.call('ZREM', members, id)
     redis.call('HDEL', info, id)
     redis.call('PUBLISH', channel, 'left ' .. id)
   end
+end
+local function purge(members, info, slots, channel, now)
+  purge_members(members, info, channel, now)
   redis.call('ZREMRANGEBYSCORE', slots, '-inf', now)
 end
 local function serving_others(members, info, slots, me, now)
@@ -148,14 +152,35 @@ return 0
 `,
 );
 
-/** KEYS members, info, slots · ARGV id, channel: leave the group now. */
+/**
+ * KEYS members, info[, slots] · ARGV id, channel: leave the group (or the approval
+ * registry, which has no slots) now.
+ */
 export const LEAVE = script(
   'leave',
   `
 redis.call('ZREM', KEYS[1], ARGV[1])
 redis.call('HDEL', KEYS[2], ARGV[1])
-redis.call('ZREM', KEYS[3], ARGV[1])
+if KEYS[3] then redis.call('ZREM', KEYS[3], ARGV[1]) end
 redis.call('PUBLISH', ARGV[2], 'left ' .. ARGV[1])
+return 1
+`,
+);
+
+/**
+ * Heartbeat in the approval registry (every group of the key prefix): purge the dead,
+ * telling the others on the registry's channel, and (re-)register this member.
+ *
+ * KEYS members, info · ARGV id, memberTtlMs, viewJson, channel
+ */
+export const REGISTER = script(
+  'register',
+  `${PRELUDE}
+local members, info = KEYS[1], KEYS[2]
+local id, ttl, view, channel = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4]
+local now = now_ms()
+purge_members(members, info, channel, now)
+register(members, info, channel, id, ttl, view, now)
 return 1
 `,
 );
@@ -163,20 +188,22 @@ return 1
 /**
  * Records that member `id` (on VM `resourceName`) prepared for an event, then approves
  * it — once, fleet-wide — when every listed VM has at least one live member, every live
- * member on a listed VM has prepared and no live member of unknown VM name is unprepared. The caller's own VM must be listed. Returns
+ * member on a listed VM has prepared, in whatever group (a freeze stops the whole VM), and
+ * no live member of unknown VM name is unprepared. The caller's own VM must be listed.
+ * Runs on the approval registry, which holds the members of every group. Returns
  * `{approve, reason}`; exactly one caller ever gets `approve = 1` while the key lives.
  *
- * KEYS members, info, slots, prepared, approved
+ * KEYS members, info, prepared, approved
  * ARGV id, memberTtlMs, viewJson, resourceName, resourcesJson, keyTtlMs, channel
  */
 export const PREPARED = script(
   'prepared',
   `${PRELUDE}
-local members, info, slots, prepared, approved = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local members, info, prepared, approved = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local id, ttl, view, vm, keyTtl, channel = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4], tonumber(ARGV[6]), ARGV[7]
 local resources = decode(ARGV[5]) or {}
 local now = now_ms()
-purge(members, info, slots, channel, now)
+purge_members(members, info, channel, now)
 register(members, info, channel, id, ttl, view, now)
 local listed = {}
 for _, r in ipairs(resources) do listed[r] = true end
@@ -200,7 +227,7 @@ for _, m in ipairs(redis.call('ZRANGEBYSCORE', members, '(' .. now, '+inf')) do
   end
 end
 for _, r in ipairs(resources) do
-  if not seen[r] then return { 0, r .. ' is not a live member of the group' } end
+  if not seen[r] then return { 0, r .. ' has no live member' } end
 end
 redis.call('SET', approved, id, 'PX', keyTtl)
 return { 1, 'approve' }

@@ -64,6 +64,9 @@ function event(id: string, resources: string[]): ScheduledEvent {
 }
 
 const groupOf = (m: TestMember) => m.fleet.status().group;
+/** Who the approval registry (every group) counts live now, as `group/id`. */
+const registryLive = () =>
+  admin.zrangebyscore('freezeguard:approvals:{vms}:members', `(${Date.now()}`, '+inf');
 const liveIds = async (m: TestMember) =>
   (await readFleet(admin, { group: groupOf(m) })).members.filter((r) => r.alive).map((r) => r.id);
 
@@ -210,7 +213,7 @@ describe('prepared (approve: fleet)', () => {
     }
   });
 
-  it('never approves an event that lists a VM outside the group, nor one not listing this VM', async () => {
+  it('never approves an event that lists a VM without a live member, nor one not listing this VM', async () => {
     const [a, b] = members(2);
     await until(async () => (await liveIds(a!)).length === 2, 3000, 'members');
     const ev = event('E-out', ['vm-0', 'vm-1', 'vm-elsewhere']);
@@ -258,8 +261,54 @@ describe('prepared (approve: fleet)', () => {
     expect(await b!.fleet.prepared(ev)).toBe(false);
     b!.timers.pause();
     await until(async () => !(await liveIds(a!)).includes('m1'), 3000, 'b to expire');
+    // Its prepared report counted as contact: the registry drops it a little later.
+    await until(
+      async () => !(await registryLive()).includes(`${groupOf(b!)}/m1`),
+      3000,
+      'b to expire from the approval registry',
+    );
     expect(await a!.fleet.prepared(ev)).toBe(false);
     b!.timers.resume();
+  });
+});
+
+// Issue 19: an API in group `api` and a worker in group `jobs` on one VM. Approval was
+// decided per group, so `api` approved while the `jobs` member on the same VM was still
+// running, and each group sent its own StartRequests for the event.
+describe('prepared across groups (the VM is the unit)', () => {
+  it('waits for the member of another group on the same VM; exactly one approval', async () => {
+    const [api] = members(1, { group: `api-${randomUUID()}`, vm: () => 'vm-shared' });
+    const [jobs] = members(1, { group: `jobs-${randomUUID()}`, vm: () => 'vm-shared' });
+    await until(async () => (await registryLive()).length >= 2, 3000, 'registry');
+    const ev = event('E-groups', ['vm-shared']);
+    expect(await api!.fleet.prepared(ev)).toBe(false);
+    expect(await jobs!.fleet.prepared(ev)).toBe(true);
+    expect(await api!.fleet.prepared(ev)).toBe(false);
+    const reason = api!.logger.lines.find((r) => r.msg === 'freezeguard: prepared; not approving');
+    expect(String((reason?.obj as { reason?: string })?.reason)).toContain(`${groupOf(jobs!)}/m0`);
+  });
+
+  it('a multi-VM event waits for every member of every group on each listed VM', async () => {
+    const api = members(2, { group: `api-${randomUUID()}`, vm: (i) => `vm-m${i}` });
+    const [jobs] = members(1, { group: `jobs-${randomUUID()}`, vm: () => 'vm-m0' });
+    await until(async () => (await registryLive()).length >= 3, 3000, 'registry');
+    const ev = event('E-groups-2', ['vm-m0', 'vm-m1']);
+    // Both api members prepared: under per-group approval the second one approved here.
+    expect(await api[0]!.fleet.prepared(ev)).toBe(false);
+    expect(await api[1]!.fleet.prepared(ev)).toBe(false);
+    expect(await jobs!.fleet.prepared(ev)).toBe(true);
+  });
+
+  it('tells a waiting member when a member of another group leaves, and then names it', async () => {
+    const [api] = members(1, { group: `api-${randomUUID()}`, vm: () => 'vm-left' });
+    const [jobs] = members(1, { group: `jobs-${randomUUID()}`, vm: () => 'vm-left' });
+    await until(async () => (await registryLive()).length >= 2, 3000, 'registry');
+    const ev = event('E-left', ['vm-left']);
+    expect(await api!.fleet.prepared(ev)).toBe(false);
+    const before = api!.changes;
+    await jobs!.fleet.stop();
+    await until(async () => api!.changes > before, 3000, 'the api member to be told');
+    expect(await api!.fleet.prepared(ev)).toBe(true);
   });
 });
 
