@@ -143,5 +143,10 @@ export function approvalKeys(keyPrefix: string) {
  */
 export function vmKeys(keyPrefix: string, vm: string) {
   const base = `${keyPrefix}vm:{${vm}}:`;
-  return { poller: `${base}poller`, latest: `${base}latest`, channel: `${base}documents` };
+  return {
+    poller: `${base}poller`,
+    epoch: `${base}epoch`,
+    latest: `${base}latest`,
+    channel: `${base}documents`,
+  };
 }

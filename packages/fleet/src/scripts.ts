@@ -244,22 +244,34 @@ return 0
 );
 
 /**
- * Takes or renews the per-VM poller lease. Returns `{mine, holder}`.
- * KEYS poller · ARGV id, leaseMs
+ * Takes or renews the per-VM poller lease, the holder being `memberId incarnation`.
+ * Taking it (free, or held by an earlier start of the same member, restarted with a fixed
+ * memberId) opens a new term: its epoch, the fencing token every published document
+ * carries, is above every earlier one, even after Redis lost its data (it is at least the
+ * server time in µs, below 2^53 so it stays exact in Lua and JavaScript). Returns
+ * `{mine, holder, epoch, previous}`: `previous` is the holder a new term replaced.
+ *
+ * KEYS poller, epoch · ARGV holder, leaseMs, memberId
  */
 export const CLAIM = script(
   'claim',
   `
 local cur = redis.call('GET', KEYS[1])
-if not cur or cur == ARGV[1] then
-  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-  return { 1, ARGV[1] }
+local epoch = tonumber(redis.call('GET', KEYS[2]) or '0')
+if cur == ARGV[1] then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  return { 1, cur, epoch }
 end
-return { 0, cur }
+if cur and string.sub(cur, 1, #ARGV[3] + 1) ~= ARGV[3] .. ' ' then return { 0, cur, epoch } end
+local t = redis.call('TIME')
+epoch = math.max(epoch + 1, tonumber(t[1]) * 1000000 + tonumber(t[2]))
+redis.call('SET', KEYS[2], string.format('%d', epoch), 'PX', 86400000)
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return { 1, ARGV[1], epoch, cur or '' }
 `,
 );
 
-/** KEYS poller · ARGV id: give the lease up so a follower takes over at once. */
+/** KEYS poller · ARGV holder: give the lease up so a follower takes over at once. */
 export const RESIGN = script(
   'resign',
   `
@@ -269,16 +281,18 @@ return 0
 );
 
 /**
- * Publishes what the poller read, fenced by the lease: a poller that lost it (frozen past
- * its lease, then woken) cannot overwrite what its successor published. Returns 1 if
- * published, 0 if this member no longer holds the lease.
+ * Publishes what the poller read, fenced by the lease's term: a poller that lost it
+ * (frozen past its lease, then woken) cannot overwrite what its successor published, even
+ * if it took the lease again since. Returns 1 if published, 0 if this holder's term is
+ * over.
  *
- * KEYS poller, latest · ARGV id, payload, latestTtlMs, channel
+ * KEYS poller, latest, epoch · ARGV holder, payload, latestTtlMs, channel, epoch
  */
 export const PUBLISH_DOC = script(
   'publish',
   `
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+if redis.call('GET', KEYS[3]) ~= ARGV[5] then return 0 end
 redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[3])
 redis.call('PUBLISH', ARGV[4], ARGV[2])
 return 1

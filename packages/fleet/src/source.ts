@@ -37,8 +37,9 @@ export interface SharedSource {
 interface Message {
   readonly t: 'doc' | 'err';
   readonly by: string;
-  /** Which start of the publishing process: its counter `n` begins at 1 on each. */
-  readonly inc?: string;
+  /** The poller's term (fencing token): a document of an older term is never taken. */
+  readonly epoch: number;
+  /** Counts the documents of one term. */
   readonly n: number;
   readonly document?: unknown;
   readonly error?: { readonly code: string; readonly message: string };
@@ -75,10 +76,12 @@ export function createSharedSource(inner: MaintenanceSource, runtime: FleetRunti
   let vmIdLookup: Promise<void> | null = null;
   let unsubscribeDocs: (() => void) | null = null;
   let published = 0;
-  // A process restarted with the same memberId counts from 1 again: keyed by member alone,
-  // its documents would be dropped as repeats for as long as the old process had run.
-  const incarnation = randomUUID();
-  const seen = new Map<string, number>();
+  // The lease names this start of the process: one restarted with the same memberId takes
+  // a new term at once, and its documents carry that term's epoch.
+  const holder = `${o.memberId} ${randomUUID()}`;
+  let epoch = 0;
+  // The newest term heard, and how far into it: fencing by term, not by a per-process count.
+  let seen = { epoch: 0, n: 0 };
   const followed = {
     lastSuccessAt: null as number | null,
     lastErrorAt: null as number | null,
@@ -174,15 +177,15 @@ export function createSharedSource(inner: MaintenanceSource, runtime: FleetRunti
     };
   };
 
-  async function publish(body: Omit<Message, 'by' | 'n'>): Promise<void> {
+  async function publish(body: Omit<Message, 'by' | 'n' | 'epoch'>): Promise<void> {
     const key = pollKey();
     if (!store || key === undefined) return;
     const k = vmKeys(o.keyPrefix, key);
-    const payload = JSON.stringify({ ...body, by: o.memberId, inc: incarnation, n: ++published });
+    const payload = JSON.stringify({ ...body, by: o.memberId, epoch, n: ++published });
     const result = await store.run<number>(
       PUBLISH_DOC,
-      [k.poller, k.latest],
-      [o.memberId, payload, Math.max(10_000, 3 * o.pollerLeaseMs), k.channel],
+      [k.poller, k.latest, k.epoch],
+      [holder, payload, Math.max(10_000, 3 * o.pollerLeaseMs), k.channel, epoch],
     );
     // Fenced out: the lease lapsed (this process was frozen); step down at once.
     if (result.ok && result.value === 0 && role === 'poller') poke();
@@ -196,11 +199,9 @@ export function createSharedSource(inner: MaintenanceSource, runtime: FleetRunti
     } catch {
       return;
     }
-    if (message.by === o.memberId || typeof message.n !== 'number') return;
-    const sender = `${message.by}/${message.inc ?? ''}`;
-    if (message.n <= (seen.get(sender) ?? 0)) return;
-    if (seen.size > 32) seen.clear();
-    seen.set(sender, message.n);
+    if (typeof message.n !== 'number' || typeof message.epoch !== 'number') return;
+    if (!fresh(seen, message)) return;
+    seen = { epoch: message.epoch, n: message.n };
     const now = ctx.clock.now();
     if (message.t === 'doc') {
       let document: ScheduledEventsDocument;
@@ -229,6 +230,7 @@ export function createSharedSource(inner: MaintenanceSource, runtime: FleetRunti
     if (docsKey === key || !store) return;
     unsubscribeDocs?.();
     docsKey = key;
+    seen = { epoch: 0, n: 0 }; // another VM key, other terms
     unsubscribeDocs = store.subscribe(vmKeys(o.keyPrefix, key).channel, receive);
   }
 
@@ -276,15 +278,19 @@ export function createSharedSource(inner: MaintenanceSource, runtime: FleetRunti
     if (key === undefined) return; // the VM id is being read: one poke when it is known
     follow(key);
     const k = vmKeys(o.keyPrefix, key);
-    const claim = await store.run<[number, string]>(
+    const claim = await store.run<[number, string, number, string?]>(
       CLAIM,
-      [k.poller],
-      [o.memberId, o.pollerLeaseMs],
+      [k.poller, k.epoch],
+      [holder, o.pollerLeaseMs, o.memberId],
     );
     if (!running) return;
     if (!claim.ok) return become('solo', name);
-    if (claim.value[0] === 1) return become('poller', name);
-    await become('follower', name, claim.value[1]);
+    if (claim.value[0] === 1) {
+      epoch = Number(claim.value[2]);
+      noteTakeover(claim.value[3]);
+      return become('poller', name);
+    }
+    await become('follower', name, String(claim.value[1]).split(' ')[0]);
     // Catch up on what pub/sub did not deliver (joined late, subscriber reconnecting),
     // once the subscription is active: a document published before it is in `latest`,
     // one published after it arrives by pub/sub.
@@ -292,6 +298,19 @@ export function createSharedSource(inner: MaintenanceSource, runtime: FleetRunti
     if (!running) return;
     const latest = await store.get(k.latest);
     if (latest.ok && latest.value) receive(latest.value);
+  }
+
+  // A start of this memberId other than ours held the lease: once is a restart; again means
+  // two live processes share the id, and they take the lease from each other.
+  let takenFromSameId = 0;
+  function noteTakeover(previous: string | undefined): void {
+    if (!previous || previous === holder || !previous.startsWith(`${o.memberId} `)) return;
+    if (++takenFromSameId === 2) {
+      ctx?.logger.warn(
+        { memberId: o.memberId },
+        'freezeguard: another live process uses this memberId; give each process its own',
+      );
+    }
   }
 
   function schedule(ms: number): void {
@@ -344,7 +363,7 @@ export function createSharedSource(inner: MaintenanceSource, runtime: FleetRunti
       const key = pollKey();
       if (role === 'poller' && store && key !== undefined) {
         // Hand over at once instead of after the lease lapses.
-        await store.run(RESIGN, [vmKeys(o.keyPrefix, key).poller], [o.memberId]);
+        await store.run(RESIGN, [vmKeys(o.keyPrefix, key).poller], [holder]);
       }
       role = 'starting';
       innerRunning = false;
@@ -388,4 +407,21 @@ export function createSharedSource(inner: MaintenanceSource, runtime: FleetRunti
     },
     poke,
   };
+}
+
+/**
+ * Fencing: a shared document is taken only from the newest term heard (a poller frozen
+ * past its lease, then woken, is an older term) and only once within it.
+ *
+ * @example
+ * ```ts
+ * fresh({ epoch: 7, n: 3 }, { epoch: 7, n: 4 }); // true
+ * fresh({ epoch: 7, n: 3 }, { epoch: 6, n: 90 }); // false: an older term
+ * ```
+ */
+export function fresh(
+  seen: { readonly epoch: number; readonly n: number },
+  message: { readonly epoch: number; readonly n: number },
+): boolean {
+  return message.epoch > seen.epoch || (message.epoch === seen.epoch && message.n > seen.n);
 }

@@ -112,6 +112,16 @@ describe('one metadata poller per VM', () => {
     follower!.member.timers.resume();
   });
 
+  it('two live processes sharing a memberId are told so (they take the lease from each other)', async () => {
+    const group = `g-${randomUUID()}`;
+    const vm = `vm-${randomUUID()}`;
+    const make = () => new MemorySource({ resourceName: vm });
+    const twins = peers(2, make, { group, resourceName: vm, ids: ['dup-0', 'dup-0'] });
+    const said = (p: Peer) =>
+      p.member.logger.lines.some((l) => l.msg.includes('another live process uses this memberId'));
+    await until(() => twins.some(said), 5000, 'the warning');
+  });
+
   it('keys the poller by the VM id: two VMs of one name each poll their own documents', async () => {
     // Azure names are unique per resource group, GCE names per zone: two VMs called the
     // same may share a Redis. Each must read its own metadata service.
