@@ -85,6 +85,12 @@ export interface FleetStatus {
 export interface FleetCoordinator {
   readonly kind: string;
   /**
+   * What the coordinator spans: `vm` for one that knows only the processes of this VM
+   * (and never approves an event listing other VMs), so `approve: 'solo'` goes through
+   * it: the VM is approved once, after all its processes prepared. Default `fleet`.
+   */
+  readonly scope?: 'vm' | 'fleet';
+  /**
    * Wraps the guard's source so members sharing a VM (`resourceName`) elect one poller
    * that publishes what it reads; the others read that and never call the metadata
    * service themselves.

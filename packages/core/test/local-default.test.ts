@@ -59,8 +59,10 @@ describe('VM-local coordination by default', () => {
   });
 
   it("routes approve: 'solo' through the VM's processes; observers predict as before", () => {
-    const local = { kind: 'local' };
-    const redis = { kind: 'redis' };
+    // A coordinator says what it spans (its kind is only a name).
+    const local = { scope: 'vm' as const };
+    const redis = { scope: 'fleet' as const };
+    expect(localCoordinator().scope).toBe('vm');
     expect(approvalPolicy('solo', false, local)).toBe('fleet');
     expect(approvalPolicy('solo', false, undefined)).toBe('solo');
     expect(approvalPolicy('solo', false, redis)).toBe('solo');

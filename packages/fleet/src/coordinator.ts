@@ -205,6 +205,7 @@ export function redisFleet(
 
   const coordinator: FleetCoordinator & { readonly memberId: string } = {
     kind: 'redis',
+    scope: 'fleet',
     memberId: o.memberId,
 
     wrapSource(inner: MaintenanceSource): MaintenanceSource {

@@ -195,10 +195,10 @@ export function decideWith(p: GuardParts, now: number, cycle: Cycle | null): Dec
 export function approvalPolicy(
   approve: ApprovalPolicy,
   observe: boolean,
-  fleet: Pick<FleetCoordinator, 'kind'> | undefined,
+  fleet: Pick<FleetCoordinator, 'scope'> | undefined,
 ): ApprovalPolicy {
   if (observe) return approve === 'fleet' ? 'never' : approve;
-  return approve === 'solo' && fleet?.kind === 'local' ? 'fleet' : approve;
+  return approve === 'solo' && fleet?.scope === 'vm' ? 'fleet' : approve;
 }
 
 /**

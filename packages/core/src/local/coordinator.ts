@@ -385,6 +385,7 @@ export function localCoordinator(
 
   return {
     kind: 'local',
+    scope: 'vm',
     memberId: id,
     get role() {
       return role;
