@@ -1,7 +1,7 @@
 import { expect, it } from 'vitest';
 import { createHttpGuard } from '../src/adapter.js';
 import type { FleetContext, FleetCoordinator } from '../src/fleet.js';
-import { createGuard } from '../src/index.js';
+import { createGuard, type GuardOptions } from '../src/index.js';
 import { FakeClock, MemorySource, recordingLogger } from '../src/testing.js';
 import { T0 } from './helpers.js';
 
@@ -23,21 +23,33 @@ function recordingFleet() {
     prepared: async () => false,
     status: () => ({ group: 'g', memberId: 'm', connected: true, members: [] }) as never,
   };
-  return { fleet, member: () => context!.member() };
+  return { fleet, member: () => context!.member(), context: () => context! };
 }
 
-it('a member whose readiness checks fail is not serving for the fleet, and is again once they pass', async () => {
-  const clock = new FakeClock({ now: T0 });
-  const { fleet, member } = recordingFleet();
+/** A guard on `fleet` under `approve: 'fleet'`, on a fake clock, for VM `vm-1`. */
+function fleetGuard(
+  fleet: FleetCoordinator,
+  clock: FakeClock,
+  options: Partial<GuardOptions> = {},
+) {
+  const source = new MemorySource({ resourceName: 'vm-1' });
   const guard = createGuard({
-    source: new MemorySource({ resourceName: 'vm-1' }),
+    source,
     resourceName: 'vm-1',
     clock,
     timers: clock,
     logger: recordingLogger(),
     fleet,
     approve: 'fleet',
+    ...options,
   });
+  return { guard, source };
+}
+
+it('a member whose readiness checks fail is not serving for the fleet, and is again once they pass', async () => {
+  const clock = new FakeClock({ now: T0 });
+  const { fleet, member } = recordingFleet();
+  const { guard } = fleetGuard(fleet, clock);
   let dbUp = true;
   const http = createHttpGuard(guard, { checks: { db: () => dbUp } });
   await guard.start();
@@ -60,17 +72,7 @@ it('a drain slot granted late gives the traffic phase a fresh balancer wait', as
   const { fleet } = recordingFleet();
   const grantAt = T0 + 30_000;
   fleet.acquireSlot = async () => (clock.now() >= grantAt ? 'granted' : 'denied');
-  const source = new MemorySource({ resourceName: 'vm-1' });
-  const guard = createGuard({
-    source,
-    resourceName: 'vm-1',
-    clock,
-    timers: clock,
-    logger: recordingLogger(),
-    fleet,
-    approve: 'fleet',
-    drainDelayMs: 5_000,
-  });
+  const { guard, source } = fleetGuard(fleet, clock, { drainDelayMs: 5_000 });
   const calls: { at: number; drainUntil: number }[] = [];
   guard.use({
     name: 'lb',
@@ -102,13 +104,9 @@ it('a drain slot granted late gives the traffic phase a fresh balancer wait', as
 // again: the VM was approved only at NotBefore.
 it('a member reports again when the fleet changes, and approves once named', async () => {
   const clock = new FakeClock({ now: T0 });
-  let context: FleetContext | null = null;
   let othersPrepared = false;
   const asked: number[] = [];
-  const { fleet } = recordingFleet();
-  fleet.start = (ctx) => {
-    context = ctx;
-  };
+  const { fleet, context } = recordingFleet();
   let named = false;
   fleet.prepared = async () => {
     asked.push(clock.now());
@@ -116,18 +114,7 @@ it('a member reports again when the fleet changes, and approves once named', asy
     named = true;
     return true;
   };
-  const source = new MemorySource({ resourceName: 'vm-1' });
-  const guard = createGuard({
-    source,
-    resourceName: 'vm-1',
-    clock,
-    timers: clock,
-    logger: recordingLogger(),
-    fleet,
-    approve: 'fleet',
-    drainDelayMs: 2_000,
-    leadTimeMs: 60_000,
-  });
+  const { guard, source } = fleetGuard(fleet, clock, { drainDelayMs: 2_000, leadTimeMs: 60_000 });
   await guard.start();
   try {
     source.announce({
@@ -140,12 +127,12 @@ it('a member reports again when the fleet changes, and approves once named', asy
     expect(source.approvals).toEqual([]);
     // The member it waited for left: the fleet says so, and now names this one.
     othersPrepared = true;
-    context!.onChange();
+    context().onChange();
     await clock.advance(1_000);
     expect(asked).toHaveLength(2);
     expect(source.approvals).toEqual(['E-wait']);
     // Further changes ask nothing more: it was named.
-    context!.onChange();
+    context().onChange();
     await clock.advance(1_000);
     expect(asked).toHaveLength(2);
     expect(source.approvals).toEqual(['E-wait']);
