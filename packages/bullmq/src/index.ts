@@ -274,7 +274,7 @@ export function guardWorker(
       await Promise.race([paused, timedOut]);
     }
     if (active.size > 0) {
-      const duration = ctx.event.DurationInSeconds ?? -1;
+      const duration = ctx.event.durationSeconds ?? -1;
       const cover = (duration > 0 ? duration * 1000 : UNKNOWN_FREEZE_MS) + o.lockMarginMs;
       logger().info(
         { queue, jobs: [...active.keys()], lockMs: cover },

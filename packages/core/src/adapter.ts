@@ -22,7 +22,14 @@
  * @module
  */
 
-export { KNOWN_EVENT_TYPES, parseScheduledEventsDocument } from './document.js';
+// Azure's wire format, read and written at the edge (sources, relays, emulators, tools).
+export {
+  parseMaintenanceDocument,
+  parseScheduledEventsDocument,
+  type ScheduledEvent,
+  type ScheduledEventsDocument,
+  toScheduledEventsDocument,
+} from './document.js';
 export {
   assertOption,
   errorSummary,
@@ -30,6 +37,7 @@ export {
   toError,
   withDefaults,
 } from './errors.js';
+export { KNOWN_EVENT_TYPES } from './event.js';
 export { assertGuard } from './guard/guard.js';
 export { type AdapterHandle, registerParticipant } from './handle.js';
 export {
@@ -53,11 +61,11 @@ export type {
   Guard,
   GuardState,
   Logger,
+  MaintenanceDocument,
   MaintenanceSource,
   Participant,
   PrepareContext,
   ResumeContext,
-  ScheduledEventsDocument,
   SourceContext,
   SourceHealth,
   TimerHandle,

@@ -1,48 +1,28 @@
 import { FreezeguardError } from './errors.js';
+import type { EventStatus, EventType, MaintenanceDocument, MaintenanceEvent } from './event.js';
 
-/** Event types Azure documents. Unknown types are kept as plain strings. */
-export type KnownEventType = 'Freeze' | 'Reboot' | 'Redeploy' | 'Preempt' | 'Terminate';
-/** `KnownEventType`, or any future type Azure adds (kept, never acted on). */
-export type EventType = KnownEventType | (string & {});
-/** Azure has no `Completed`: a finished or cancelled event leaves the document. */
-export type EventStatus = 'Scheduled' | 'Started' | (string & {});
-
-/** Every event type freezeguard knows how to act on. */
-export const KNOWN_EVENT_TYPES: readonly KnownEventType[] = [
-  'Freeze',
-  'Reboot',
-  'Redeploy',
-  'Preempt',
-  'Terminate',
-];
-
-/** One entry of `Events`, normalised: `notBefore` parsed, optional fields filled. */
+/**
+ * One entry of Azure's Scheduled Events document, as IMDS sends it: the wire format,
+ * read only by {@link parseScheduledEventsDocument} (and written by emulators).
+ */
 export interface ScheduledEvent {
   readonly EventId: string;
   readonly EventType: EventType;
-  readonly ResourceType: string;
+  readonly ResourceType?: string;
   readonly Resources: readonly string[];
   readonly EventStatus: EventStatus;
-  /** The raw `NotBefore` string as Azure sent it (`""` once Started). */
+  /** RFC 1123 text (`""` once Started). */
   readonly NotBefore: string;
   readonly Description?: string;
   readonly EventSource?: string;
   /** `-1` unknown, `0` no impact; absent on api-versions before 2020-07-01. */
   readonly DurationInSeconds?: number;
-  /** `NotBefore` as epoch milliseconds, or `null` when empty. */
-  readonly notBefore: number | null;
 }
 
-/** A parsed Scheduled Events document. */
+/** Azure's Scheduled Events document, as IMDS sends it (the wire format). */
 export interface ScheduledEventsDocument {
   readonly DocumentIncarnation: number;
-  /** The entries that could be read. */
   readonly Events: readonly ScheduledEvent[];
-  /**
-   * Entries that could not be read, one message each (absent when all could). One bad
-   * entry must not hide a valid Freeze next to it.
-   */
-  readonly Problems?: readonly string[];
 }
 
 const MONTHS: Record<string, number> = {
@@ -171,28 +151,21 @@ function optionalString(
 }
 
 /**
- * Validates and normalises a Scheduled Events document, from JSON text or a parsed
- * object. Missing newer fields (Description, EventSource, DurationInSeconds) are fine;
- * unknown EventType/EventStatus values are kept. A malformed entry is left out and
- * described in `Problems` (the valid ones are kept); a malformed document throws a
- * {@link FreezeguardError} with `code: 'ERR_BAD_DOCUMENT'` saying what is wrong.
+ * Reads Azure's Scheduled Events document (JSON text or a parsed object) into a
+ * {@link MaintenanceDocument}: the edge where Azure's wire format ends. Missing newer
+ * fields (Description, EventSource, DurationInSeconds) are fine; unknown EventType and
+ * EventStatus values are kept. A malformed entry is left out and described in `problems`
+ * (the valid ones are kept); a malformed document throws a {@link FreezeguardError} with
+ * `code: 'ERR_BAD_DOCUMENT'` saying what is wrong.
  *
  * @example
  * ```ts
  * const doc = parseScheduledEventsDocument(await res.text());
- * for (const ev of doc.Events) console.log(ev.EventType, ev.notBefore);
+ * for (const ev of doc.events) console.log(ev.kind, ev.notBefore);
  * ```
  */
-export function parseScheduledEventsDocument(input: unknown): ScheduledEventsDocument {
-  let value: unknown = input;
-  if (typeof input === 'string' || input instanceof Uint8Array) {
-    const text = typeof input === 'string' ? input : new TextDecoder().decode(input);
-    try {
-      value = JSON.parse(text);
-    } catch (cause) {
-      bad(`document is not JSON: ${(cause as Error).message}`, cause);
-    }
-  }
+export function parseScheduledEventsDocument(input: unknown): MaintenanceDocument {
+  const value = jsonValue(input);
   if (!isRecord(value)) bad('document must be a JSON object');
   const incarnation = value.DocumentIncarnation;
   if (typeof incarnation !== 'number' || !Number.isInteger(incarnation) || incarnation < 0) {
@@ -200,28 +173,111 @@ export function parseScheduledEventsDocument(input: unknown): ScheduledEventsDoc
   }
   const rawEvents = value.Events;
   if (!Array.isArray(rawEvents)) bad('Events must be an array');
-  const events: ScheduledEvent[] = [];
+  return collect(incarnation as number, rawEvents as unknown[], parseEvent, 'EventId');
+}
+
+/**
+ * Reads a {@link MaintenanceDocument} back from its JSON (what one process relays to the
+ * others of its VM, or the fleet's poller through Redis), with the same checks as
+ * {@link parseScheduledEventsDocument}: a bad entry is left out and named in `problems`.
+ *
+ * @example
+ * ```ts
+ * const doc = parseMaintenanceDocument(JSON.parse(message));
+ * ```
+ */
+export function parseMaintenanceDocument(input: unknown): MaintenanceDocument {
+  const value = jsonValue(input);
+  if (!isRecord(value)) bad('document must be a JSON object');
+  const incarnation = value.incarnation;
+  if (typeof incarnation !== 'number' || !Number.isInteger(incarnation) || incarnation < 0) {
+    bad('incarnation must be a non-negative integer');
+  }
+  if (!Array.isArray(value.events)) bad('events must be an array');
+  const doc = collect(incarnation as number, value.events as unknown[], readEvent, 'id');
+  const relayed = Array.isArray(value.problems)
+    ? value.problems.filter((p): p is string => typeof p === 'string')
+    : [];
+  const problems = [...relayed, ...(doc.problems ?? [])];
+  return problems.length === 0 ? doc : { ...doc, problems };
+}
+
+/**
+ * Writes a {@link MaintenanceDocument} in Azure's wire format (`NotBefore` as RFC 1123
+ * text, `""` when none): for tools that print what IMDS says, and for emulators.
+ *
+ * @example
+ * ```ts
+ * JSON.stringify(toScheduledEventsDocument(doc)); // {"DocumentIncarnation":3,"Events":[…]}
+ * ```
+ */
+export function toScheduledEventsDocument(doc: MaintenanceDocument): ScheduledEventsDocument {
+  return {
+    DocumentIncarnation: doc.incarnation,
+    Events: doc.events.map((e) => ({
+      EventId: e.id,
+      EventType: e.kind,
+      ResourceType: e.resourceType,
+      Resources: [...e.resources],
+      EventStatus: e.status,
+      NotBefore: e.notBefore === null ? '' : new Date(e.notBefore).toUTCString(),
+      ...withOptional('Description', e.description),
+      ...withOptional('EventSource', e.origin),
+      ...withOptional('DurationInSeconds', e.durationSeconds),
+    })),
+  };
+}
+
+function jsonValue(input: unknown): unknown {
+  if (typeof input !== 'string' && !(input instanceof Uint8Array)) return input;
+  const text = typeof input === 'string' ? input : new TextDecoder().decode(input);
+  try {
+    return JSON.parse(text);
+  } catch (cause) {
+    bad(`document is not JSON: ${(cause as Error).message}`, cause);
+  }
+}
+
+function collect(
+  incarnation: number,
+  raw: unknown[],
+  read: (raw: unknown, index: number) => MaintenanceEvent,
+  idKey: string,
+): MaintenanceDocument {
+  const events: MaintenanceEvent[] = [];
   const problems: string[] = [];
-  (rawEvents as unknown[]).forEach((raw, index) => {
+  raw.forEach((entry, index) => {
     try {
-      events.push(parseEvent(raw, index));
+      events.push(read(entry, index));
     } catch (err) {
       const id =
-        isRecord(raw) && typeof raw.EventId === 'string' ? ` (EventId ${raw.EventId})` : '';
+        isRecord(entry) && typeof entry[idKey] === 'string' ? ` (${idKey} ${entry[idKey]})` : '';
       problems.push(`${(err as Error).message}${id}`);
     }
   });
-  return problems.length === 0
-    ? { DocumentIncarnation: incarnation as number, Events: events }
-    : { DocumentIncarnation: incarnation as number, Events: events, Problems: problems };
+  return problems.length === 0 ? { incarnation, events } : { incarnation, events, problems };
 }
 
-function parseEvent(raw: unknown, index: number): ScheduledEvent {
-  if (!isRecord(raw)) bad(`Events[${index}] must be an object`);
-  const resources = raw.Resources;
+function resourcesOf(raw: Record<string, unknown>, key: string, index: number): string[] {
+  const resources = raw[key];
   if (!Array.isArray(resources) || !resources.every((r) => typeof r === 'string')) {
-    bad(`Events[${index}].Resources must be an array of strings`);
+    bad(`Events[${index}].${key} must be an array of strings`);
   }
+  return resources as string[];
+}
+
+function durationOf(raw: Record<string, unknown>, key: string, index: number) {
+  const duration = raw[key];
+  if (duration === undefined || duration === null) return undefined;
+  if (typeof duration !== 'number' || !Number.isFinite(duration) || duration < -1) {
+    bad(`Events[${index}].${key} must be a number ≥ -1`);
+  }
+  return duration;
+}
+
+function parseEvent(raw: unknown, index: number): MaintenanceEvent {
+  if (!isRecord(raw)) bad(`Events[${index}] must be an object`);
+  const resources = resourcesOf(raw, 'Resources', index);
   const eventId = requireString(raw, 'EventId', index);
   if (eventId === '') bad(`Events[${index}].EventId must not be empty`);
   const notBeforeText = optionalString(raw, 'NotBefore', index) ?? '';
@@ -231,32 +287,40 @@ function parseEvent(raw: unknown, index: number): ScheduledEvent {
   } catch (cause) {
     bad(`Events[${index}].${(cause as Error).message}`, cause);
   }
-  const duration = raw.DurationInSeconds;
-  if (duration !== undefined && duration !== null) {
-    if (typeof duration !== 'number' || !Number.isFinite(duration) || duration < -1) {
-      bad(`Events[${index}].DurationInSeconds must be a number ≥ -1`);
-    }
-  }
-  const event: ScheduledEvent = {
-    EventId: eventId,
-    EventType: requireString(raw, 'EventType', index),
-    ResourceType: optionalString(raw, 'ResourceType', index) ?? 'VirtualMachine',
-    Resources: resources as string[],
-    EventStatus: requireString(raw, 'EventStatus', index),
-    NotBefore: notBeforeText,
+  return {
+    id: eventId,
+    kind: requireString(raw, 'EventType', index),
+    resourceType: optionalString(raw, 'ResourceType', index) ?? 'VirtualMachine',
+    resources,
+    status: requireString(raw, 'EventStatus', index),
     notBefore,
-    ...withOptional('Description', optionalString(raw, 'Description', index)),
-    ...withOptional('EventSource', optionalString(raw, 'EventSource', index)),
-    ...withOptional('DurationInSeconds', typeof duration === 'number' ? duration : undefined),
+    ...withOptional('description', optionalString(raw, 'Description', index)),
+    ...withOptional('origin', optionalString(raw, 'EventSource', index)),
+    ...withOptional('durationSeconds', durationOf(raw, 'DurationInSeconds', index)),
   };
-  return event;
+}
+
+function readEvent(raw: unknown, index: number): MaintenanceEvent {
+  if (!isRecord(raw)) bad(`Events[${index}] must be an object`);
+  const id = requireString(raw, 'id', index);
+  if (id === '') bad(`Events[${index}].id must not be empty`);
+  const notBefore = raw.notBefore;
+  if (notBefore !== null && (typeof notBefore !== 'number' || !Number.isFinite(notBefore))) {
+    bad(`Events[${index}].notBefore must be epoch ms or null`);
+  }
+  return {
+    id,
+    kind: requireString(raw, 'kind', index),
+    resourceType: optionalString(raw, 'resourceType', index) ?? 'VirtualMachine',
+    resources: resourcesOf(raw, 'resources', index),
+    status: requireString(raw, 'status', index),
+    notBefore: notBefore as number | null,
+    ...withOptional('description', optionalString(raw, 'description', index)),
+    ...withOptional('origin', optionalString(raw, 'origin', index)),
+    ...withOptional('durationSeconds', durationOf(raw, 'durationSeconds', index)),
+  };
 }
 
 function withOptional<K extends string, V>(key: K, value: V | undefined): Partial<Record<K, V>> {
   return value === undefined ? {} : ({ [key]: value } as Record<K, V>);
-}
-
-/** True for the event types a VM does not survive in place (it reboots or goes away). */
-export function isShutdownEvent(type: EventType): boolean {
-  return type === 'Reboot' || type === 'Redeploy' || type === 'Preempt' || type === 'Terminate';
 }

@@ -1,4 +1,4 @@
-import type { ScheduledEvent } from './document.js';
+import type { MaintenanceEvent } from './event.js';
 import type { Logger } from './logger.js';
 import type { MaintenanceSource } from './sources/source.js';
 import type { Clock, Timers } from './time/clock.js';
@@ -111,6 +111,6 @@ export interface FleetCoordinator {
    * The guard reports again after each `onChange()` until it is named (the member it
    * waited for may have left), so a second call for one event must be harmless.
    */
-  prepared(event: ScheduledEvent): Promise<boolean>;
+  prepared(event: MaintenanceEvent): Promise<boolean>;
   status(): FleetStatus;
 }

@@ -16,13 +16,6 @@
  * @module
  */
 
-export type {
-  EventStatus,
-  EventType,
-  KnownEventType,
-  ScheduledEvent,
-  ScheduledEventsDocument,
-} from './document.js';
 export {
   BALANCER_PRESETS,
   type BalancerOption,
@@ -36,6 +29,13 @@ export {
   FreezeguardError,
   type FreezeguardErrorCode,
 } from './errors.js';
+export type {
+  EventStatus,
+  EventType,
+  KnownEventType,
+  MaintenanceDocument,
+  MaintenanceEvent,
+} from './event.js';
 export type {
   FleetContext,
   FleetCoordinator,

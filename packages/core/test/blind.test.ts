@@ -287,7 +287,7 @@ describe('the poll loop reports the read in flight', () => {
       maxBackoffMs: 60_000,
       read: () =>
         new Promise((resolve) => {
-          release = () => resolve({ document: { DocumentIncarnation: 1, Events: [] } });
+          release = () => resolve({ document: { incarnation: 1, events: [] } });
         }),
     });
     loop.start({

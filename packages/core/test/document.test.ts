@@ -7,25 +7,25 @@ import { fixtures } from './helpers.js';
 describe('parseScheduledEventsDocument', () => {
   it.each(fixtures())('parses fixture $name', ({ text }) => {
     const doc = parseScheduledEventsDocument(text);
-    expect(doc.DocumentIncarnation).toBeGreaterThan(0);
-    for (const ev of doc.Events) {
-      expect(ev.EventId).not.toBe('');
-      expect(Array.isArray(ev.Resources)).toBe(true);
-      if (ev.EventStatus === 'Started') expect(ev.notBefore).toBeNull();
+    expect(doc.incarnation).toBeGreaterThan(0);
+    for (const ev of doc.events) {
+      expect(ev.id).not.toBe('');
+      expect(Array.isArray(ev.resources)).toBe(true);
+      if (ev.status === 'Started') expect(ev.notBefore).toBeNull();
       else expect(typeof ev.notBefore).toBe('number');
     }
   });
 
   it('accepts a weekday that does not match the date (fixture 02)', () => {
     const doc = parseScheduledEventsDocument(fixtures().find((f) => f.name.startsWith('02'))!.text);
-    expect(doc.Events[0]!.notBefore).toBe(Date.UTC(2026, 3, 11, 22, 26, 58));
+    expect(doc.events[0]!.notBefore).toBe(Date.UTC(2026, 3, 11, 22, 26, 58));
   });
 
   it('keeps the old format without the newer fields', () => {
     const doc = parseScheduledEventsDocument(fixtures().find((f) => f.name.startsWith('05'))!.text);
-    expect(doc.Events).toHaveLength(2);
-    expect(doc.Events[0]!.DurationInSeconds).toBeUndefined();
-    expect(doc.Events[0]!.Description).toBeUndefined();
+    expect(doc.events).toHaveLength(2);
+    expect(doc.events[0]!.durationSeconds).toBeUndefined();
+    expect(doc.events[0]!.description).toBeUndefined();
   });
 
   it('keeps unknown EventType and EventStatus', () => {
@@ -42,8 +42,8 @@ describe('parseScheduledEventsDocument', () => {
         },
       ],
     });
-    expect(doc.Events[0]!.EventType).toBe('Hibernate');
-    expect(doc.Events[0]!.EventStatus).toBe('Pondering');
+    expect(doc.events[0]!.kind).toBe('Hibernate');
+    expect(doc.events[0]!.status).toBe('Pondering');
   });
 
   it.each([
@@ -80,9 +80,9 @@ describe('parseScheduledEventsDocument', () => {
     const parsed = parseScheduledEventsDocument(
       `{"DocumentIncarnation":3,"Events":[${bad},${good}]}`,
     );
-    expect(parsed.Events.map((e) => e.EventId)).toEqual(['b']);
-    expect(parsed.Problems).toHaveLength(1);
-    expect(parsed.Problems![0]).toMatch(message);
+    expect(parsed.events.map((e) => e.id)).toEqual(['b']);
+    expect(parsed.problems).toHaveLength(1);
+    expect(parsed.problems![0]).toMatch(message);
   });
 });
 
@@ -172,10 +172,9 @@ describe('parser properties (fast-check)', () => {
         try {
           const doc = parseScheduledEventsDocument(JSON.stringify(d));
           parsed++;
-          return doc.Events.every(
+          return doc.events.every(
             (e) =>
-              typeof e.EventId === 'string' &&
-              (e.notBefore === null || Number.isFinite(e.notBefore)),
+              typeof e.id === 'string' && (e.notBefore === null || Number.isFinite(e.notBefore)),
           );
         } catch (err) {
           return err instanceof FreezeguardError && err.code === 'ERR_BAD_DOCUMENT';

@@ -19,12 +19,11 @@ function tracked(id: string, resources: string[]): TrackedEvent {
   return {
     id,
     event: {
-      EventId: id,
-      EventType: 'Freeze',
-      ResourceType: 'VirtualMachine',
-      Resources: resources,
-      EventStatus: 'Scheduled',
-      NotBefore: '',
+      id,
+      kind: 'Freeze',
+      resourceType: 'VirtualMachine',
+      resources,
+      status: 'Scheduled',
       notBefore: null,
     },
     present: true,

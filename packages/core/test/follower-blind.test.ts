@@ -34,7 +34,7 @@ it('a follower is not blind while the poller waits, and is once the poller relay
   clock.setWall(startedAt + 30_000);
   expect(judge().blind).toBe(true);
 
-  deliver({ t: 'doc', document: { DocumentIncarnation: 1, Events: [] } } as never);
+  deliver({ t: 'doc', document: { incarnation: 1, events: [] } } as never);
   clock.setWall(startedAt + 30_000 + 5 * 60_000);
   expect(judge().blind).toBe(false);
 

@@ -163,7 +163,7 @@ describe('lifecycle of a Freeze', () => {
     expect(log).toEqual(['prepare:lb', 'prepare:queue', 'prepare:buffer']);
     expect(s.guard.state).toBe('ready');
     expect(work.seen.prepare!.drainUntil).toBe(T0 + 14 * 60_000 + 5_000);
-    expect(work.seen.prepare!.event.EventId).toBe('EV-1');
+    expect(work.seen.prepare!.event.id).toBe('EV-1');
     // The event starts and the VM freezes (SIGSTOP-like pause of 5 s)
     s.source.publish(doc([freeze({ EventStatus: 'Started', NotBefore: '' })]));
     await s.clock.flush();
@@ -412,7 +412,7 @@ describe('shutdown events', () => {
     async (type) => {
       const s = await started(setup({ drainDelayMs: 0 }));
       const shutdowns: string[] = [];
-      s.guard.on('shutdown', (ev) => shutdowns.push(ev.EventType));
+      s.guard.on('shutdown', (ev) => shutdowns.push(ev.kind));
       let ctx: PrepareContext | undefined;
       s.guard.use({
         name: 'w',

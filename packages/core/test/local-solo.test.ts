@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startSimulator } from '@freezeguard/simulator';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { ScheduledEventsDocument } from '../src/document.js';
+import type { MaintenanceDocument } from '../src/event.js';
 import type { FleetContext } from '../src/fleet.js';
 import { localCoordinator } from '../src/local/index.js';
 import type { Logger } from '../src/logger.js';
@@ -37,7 +37,7 @@ function recorder() {
   return { logger, warnings };
 }
 
-function contexts(logger: Logger, documents: ScheduledEventsDocument[]) {
+function contexts(logger: Logger, documents: MaintenanceDocument[]) {
   const source: SourceContext = {
     logger,
     clock: systemClock,
@@ -97,7 +97,7 @@ describe('no channel: one warning, then this process acts alone', () => {
     const file = join(dir, 'a-file');
     writeFileSync(file, '');
     const { logger, warnings } = recorder();
-    const documents: ScheduledEventsDocument[] = [];
+    const documents: MaintenanceDocument[] = [];
     const c = localCoordinator({ directory: join(file, 'below-a-file') });
     const source = c.wrapSource(azureScheduledEvents({ endpoint: sim.url }));
     const ctx = contexts(logger, documents);
@@ -110,8 +110,8 @@ describe('no channel: one warning, then this process acts alone', () => {
     const ev = sim.schedule({ type: 'Freeze', notBeforeInMs: 60_000, autoStart: false });
     for (let i = 0; i < 100 && documents.length === 0; i++) await sleep(50);
     expect(c.role).toBe('solo');
-    expect(documents.at(-1)?.Events.map((e) => e.EventId)).toContain(ev.EventId);
-    expect(await c.prepared(documents.at(-1)!.Events[0]!)).toBe(true);
+    expect(documents.at(-1)?.events.map((e) => e.id)).toContain(ev.EventId);
+    expect(await c.prepared(documents.at(-1)!.events[0]!)).toBe(true);
     expect(await c.acquireSlot([ev.EventId])).toBe('granted');
     const status = c.status();
     expect(status).toMatchObject({ kind: 'local', connected: false, poller: true });
@@ -122,7 +122,7 @@ describe('no channel: one warning, then this process acts alone', () => {
 
   it('a source that cannot tell the VM id never throws: one warning, solo', async () => {
     const { logger, warnings } = recorder();
-    const documents: ScheduledEventsDocument[] = [];
+    const documents: MaintenanceDocument[] = [];
     const dir = mkdtempSync(join(tmpdir(), 'fg-local-solo-'));
     cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
     const c = localCoordinator({ directory: dir });
@@ -153,7 +153,7 @@ describe('two coordinators on one VM (one process, one directory)', () => {
     cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
     const { logger } = recorder();
     const made = [0, 1].map(() => {
-      const documents: ScheduledEventsDocument[] = [];
+      const documents: MaintenanceDocument[] = [];
       const c = localCoordinator({ directory: dir });
       const source = c.wrapSource(azureScheduledEvents({ endpoint: sim.url }));
       const ctx = contexts(logger, documents);

@@ -2,8 +2,8 @@ import type {
   FleetContext,
   FleetCoordinator,
   FleetStatus,
+  MaintenanceEvent,
   MaintenanceSource,
-  ScheduledEvent,
   SlotAnswer,
 } from '../src/index.js';
 
@@ -128,11 +128,11 @@ export class ModelFleet implements FleetCoordinator {
     this.holdsSlot = false;
   }
 
-  async prepared(event: ScheduledEvent): Promise<boolean> {
+  async prepared(event: MaintenanceEvent): Promise<boolean> {
     if (this.mode === 'unavailable' || this.mode === 'slow') return false;
-    const shared = event.Resources.length > 1;
-    if ((shared && !this.peersReady) || this.claimed.has(event.EventId)) return false;
-    this.claimed.add(event.EventId);
+    const shared = event.resources.length > 1;
+    if ((shared && !this.peersReady) || this.claimed.has(event.id)) return false;
+    this.claimed.add(event.id);
     return true;
   }
 

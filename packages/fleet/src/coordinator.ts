@@ -4,8 +4,8 @@ import type {
   FleetMemberView,
   FleetStatus,
   Logger,
+  MaintenanceEvent,
   MaintenanceSource,
-  ScheduledEvent,
   SlotAnswer,
   TimerHandle,
   Timers,
@@ -321,19 +321,19 @@ export function redisFleet(
       }
     },
 
-    async prepared(event: ScheduledEvent) {
+    async prepared(event: MaintenanceEvent) {
       const name = resourceName();
       if (!running || !store || name === undefined) return false;
-      const approvedKey = registry.approved(event.EventId);
+      const approvedKey = registry.approved(event.id);
       const result = await store.run<[number, string]>(
         PREPARED,
-        [...registryKeyList, registry.prepared(event.EventId), approvedKey],
+        [...registryKeyList, registry.prepared(event.id), approvedKey],
         [
           registryId,
           o.memberTtlMs,
           viewJson(),
           name,
-          JSON.stringify(event.Resources),
+          JSON.stringify(event.resources),
           EVENT_KEY_TTL_MS,
           registry.channel,
         ],
@@ -345,18 +345,18 @@ export function redisFleet(
       }
       const [approve, reason] = result.value;
       const facts = {
-        eventId: event.EventId,
-        resources: event.Resources,
+        eventId: event.id,
+        resources: event.resources,
         approve: approve === 1,
         reason,
       };
       if (approve === 1)
         logger?.info(facts, 'freezeguard: last member to prepare; this one approves the event');
       // The guard asks again at every change of the fleet: the same answer is no news.
-      else if (lastReason.get(event.EventId) !== reason)
+      else if (lastReason.get(event.id) !== reason)
         logger?.info(facts, 'freezeguard: prepared; not approving');
       else logger?.debug(facts, 'freezeguard: prepared; not approving');
-      lastReason.set(event.EventId, reason);
+      lastReason.set(event.id, reason);
       if (lastReason.size > 100) lastReason.delete(lastReason.keys().next().value as string);
       return approve === 1;
     },

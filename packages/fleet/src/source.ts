@@ -3,13 +3,13 @@ import {
   FreezeguardError,
   type FreezeguardErrorCode,
   type Logger,
+  type MaintenanceDocument,
   type MaintenanceSource,
-  type ScheduledEventsDocument,
   type SourceContext,
   type SourceHealth,
   type TimerHandle,
 } from '@freezeguard/core';
-import { errorSummary, parseScheduledEventsDocument, vmIdentity } from '@freezeguard/core/adapter';
+import { errorSummary, parseMaintenanceDocument, vmIdentity } from '@freezeguard/core/adapter';
 import { fleetLogger } from './log.js';
 import { vmKeys } from './options.js';
 import type { FleetRuntime } from './runtime.js';
@@ -204,9 +204,9 @@ export function createSharedSource(inner: MaintenanceSource, runtime: FleetRunti
     seen = { epoch: message.epoch, n: message.n };
     const now = ctx.clock.now();
     if (message.t === 'doc') {
-      let document: ScheduledEventsDocument;
+      let document: MaintenanceDocument;
       try {
-        document = parseScheduledEventsDocument(message.document);
+        document = parseMaintenanceDocument(message.document);
       } catch (err) {
         ctx.logger.debug({ err: errorSummary(err) }, 'freezeguard: bad shared document');
         return;

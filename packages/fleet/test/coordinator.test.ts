@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { type ScheduledEvent, systemClock } from '@freezeguard/core';
+import { type MaintenanceEvent, systemClock } from '@freezeguard/core';
 import { type RedisHandle, startRedis, until, wait } from '@freezeguard/test-utils';
 import { Redis } from 'ioredis';
 import { Redis as Redis6 } from 'ioredis6';
@@ -51,14 +51,13 @@ function members(
   });
 }
 
-function event(id: string, resources: string[]): ScheduledEvent {
+function event(id: string, resources: string[]): MaintenanceEvent {
   return {
-    EventId: id,
-    EventType: 'Freeze',
-    ResourceType: 'VirtualMachine',
-    Resources: resources,
-    EventStatus: 'Scheduled',
-    NotBefore: new Date(Date.now() + 15 * 60_000).toUTCString(),
+    id,
+    kind: 'Freeze',
+    resourceType: 'VirtualMachine',
+    resources,
+    status: 'Scheduled',
     notBefore: Date.now() + 15 * 60_000,
   };
 }

@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import {
   azureScheduledEvents,
+  type MaintenanceDocument,
   type MaintenanceSource,
-  type ScheduledEventsDocument,
   type SourceContext,
   systemClock,
   systemTimers,
@@ -31,7 +31,7 @@ interface Peer {
   readonly member: TestMember;
   readonly inner: MaintenanceSource;
   readonly source: MaintenanceSource;
-  readonly documents: ScheduledEventsDocument[];
+  readonly documents: MaintenanceDocument[];
   readonly errors: string[];
 }
 
@@ -58,7 +58,7 @@ function peers<S extends MaintenanceSource>(
     });
     const inner = makeInner(i);
     const source = member.fleet.wrapSource(inner);
-    const documents: ScheduledEventsDocument[] = [];
+    const documents: MaintenanceDocument[] = [];
     const errors: string[] = [];
     member.start();
     const ctx: SourceContext = {
@@ -81,7 +81,7 @@ function peers<S extends MaintenanceSource>(
 
 const pollers = (all: Peer[]) => all.filter((p) => p.member.fleet.status().poller);
 const sawEvent = (p: Peer, id: string) =>
-  p.documents.some((d) => d.Events.some((e) => e.EventId === id));
+  p.documents.some((d) => d.events.some((e) => e.id === id));
 
 describe('one metadata poller per VM', () => {
   it('a poller restarted with the same memberId is heard at once (its counter starts again)', async () => {
@@ -166,7 +166,7 @@ describe('one metadata poller per VM', () => {
     await wait(FAST.pollerRenewMs * 3); // followers subscribed
     const doc = first.inner.announce({ EventId: 'E1', EventStatus: 'Scheduled' });
     await until(() => all.every((p) => sawEvent(p, 'E1')), 2000, 'every member to see E1');
-    expect(all.every((p) => p.documents.at(-1)?.DocumentIncarnation === doc.DocumentIncarnation));
+    expect(all.every((p) => p.documents.at(-1)?.incarnation === doc.incarnation));
 
     first.member.timers.pause(); // the poller is frozen: its lease lapses
     const others = all.filter((p) => p !== first);
@@ -248,7 +248,7 @@ describe('one metadata poller per VM', () => {
     const sim: Simulator = await startSimulator({ resourceName: 'vm-r' });
     cleanups.push(() => sim.close());
     const source = azureScheduledEvents({ endpoint: sim.url, pollIntervalMs: 200 });
-    const docs: ScheduledEventsDocument[] = [];
+    const docs: MaintenanceDocument[] = [];
     const ctx: SourceContext = {
       logger: recordingLogger(),
       clock: systemClock,

@@ -130,12 +130,12 @@ export function observeGuard(guard: Guard, sink: MetricsSink): () => void {
     guard.on('state', (state) => sink.state(state, guard.isReady())),
     guard.on('event', (document) => {
       let reports: ReturnType<Guard['status']>['events'] | null = null;
-      for (const event of document.Events) {
-        if (!counted.first(event.EventId)) continue;
+      for (const event of document.events) {
+        if (!counted.first(event.id)) continue;
         // status() only on a new event: documents change a few times per maintenance.
         reports ??= guard.status().events;
-        const report = reports.find((r) => r.eventId === event.EventId);
-        sink.event(eventTypeLabel(event.EventType), report?.relevant ?? false);
+        const report = reports.find((r) => r.eventId === event.id);
+        sink.event(eventTypeLabel(event.kind), report?.relevant ?? false);
       }
     }),
     guard.on('cycle', (info: CycleInfo) =>

@@ -213,17 +213,19 @@ export function webhooks(guard: Guard, options: WebhookOptions): WebhooksHandle 
   const offs = [
     guard.on('event', (document) => {
       let reports: ReturnType<Guard['status']>['events'] | null = null;
-      for (const event of document.Events) {
+      for (const event of document.events) {
         // Relevance first: an event listed before this VM's name was known is announced
         // once it is; send() then keeps it to once per EventId.
         reports ??= guard.status().events;
-        const report = reports.find((r) => r.eventId === event.EventId);
+        const report = reports.find((r) => r.eventId === event.id);
         if (!report?.relevant) continue;
-        const when = event.NotBefore ? `not before ${event.NotBefore}` : 'starting now';
-        send('announced', `${event.EventType} ${event.EventId} announced, ${when}`, {
-          eventIds: [event.EventId],
-          eventType: event.EventType,
-          notBefore: event.NotBefore || null,
+        // As IMDS words it (RFC 1123), the form people paste into a ticket.
+        const notBefore = event.notBefore === null ? null : new Date(event.notBefore).toUTCString();
+        const when = notBefore ? `not before ${notBefore}` : 'starting now';
+        send('announced', `${event.kind} ${event.id} announced, ${when}`, {
+          eventIds: [event.id],
+          eventType: event.kind,
+          notBefore,
         });
       }
     }),
@@ -240,9 +242,9 @@ export function webhooks(guard: Guard, options: WebhookOptions): WebhooksHandle 
       }
     }),
     guard.on('shutdown', (event) =>
-      send('shutdown', `${event.EventType} ${event.EventId}: shutting down, not coming back`, {
-        eventIds: [event.EventId],
-        eventType: event.EventType,
+      send('shutdown', `${event.kind} ${event.id}: shutting down, not coming back`, {
+        eventIds: [event.id],
+        eventType: event.kind,
       }),
     ),
     guard.on('cycle', (info) => {

@@ -5,12 +5,13 @@ import {
   balancerFromEnv,
   chooseCloud,
   type FreezeguardError,
-  type ScheduledEvent,
-  type ScheduledEventsDocument,
+  type MaintenanceDocument,
+  type MaintenanceEvent,
   silentLogger,
   systemClock,
   systemTimers,
 } from '@freezeguard/core';
+import { toScheduledEventsDocument } from '@freezeguard/core/adapter';
 import {
   COMMANDS,
   type CommandSpec,
@@ -80,21 +81,13 @@ async function simulate(argv: string[]): Promise<number> {
   });
 }
 
-function describeEvent(ev: ScheduledEvent): string {
+function describeEvent(ev: MaintenanceEvent): string {
   const when =
     ev.notBefore === null
       ? 'now'
-      : `NotBefore ${ev.NotBefore} (in ${Math.round((ev.notBefore - Date.now()) / 1000)} s)`;
-  const duration = ev.DurationInSeconds === undefined ? '' : ` duration ${ev.DurationInSeconds} s`;
-  return `${ev.EventType} ${ev.EventId} ${ev.EventStatus} ${when}${duration} Resources [${ev.Resources.join(', ')}]${ev.Description ? ` — ${ev.Description}` : ''}`;
-}
-
-/** The document as IMDS sent it: the parsed `notBefore` (epoch ms) is ours, not Azure's. */
-function wireDocument(doc: ScheduledEventsDocument): unknown {
-  return {
-    DocumentIncarnation: doc.DocumentIncarnation,
-    Events: doc.Events.map(({ notBefore: _parsed, ...wire }) => wire),
-  };
+      : `NotBefore ${new Date(ev.notBefore).toISOString()} (in ${Math.round((ev.notBefore - Date.now()) / 1000)} s)`;
+  const duration = ev.durationSeconds === undefined ? '' : ` duration ${ev.durationSeconds} s`;
+  return `${ev.kind} ${ev.id} ${ev.status} ${when}${duration} Resources [${ev.resources.join(', ')}]${ev.description ? ` — ${ev.description}` : ''}`;
 }
 
 async function watch(argv: string[]): Promise<number> {
@@ -112,7 +105,7 @@ async function watch(argv: string[]): Promise<number> {
   });
   const endpoint = source.endpoint;
   const out = (line: string) => process.stdout.write(`${line}\n`);
-  let previous = new Map<string, ScheduledEvent>();
+  let previous = new Map<string, MaintenanceEvent>();
   let incarnation: number | null = null;
   let everOk = false;
   // The source's timers are unref()ed (a guard must never hold a process open); the CLI must.
@@ -129,24 +122,23 @@ async function watch(argv: string[]): Promise<number> {
       logger: silentLogger,
       clock: systemClock,
       timers: systemTimers,
-      onDocument(doc: ScheduledEventsDocument) {
+      onDocument(doc: MaintenanceDocument) {
         everOk = true;
-        if (doc.DocumentIncarnation !== incarnation) {
-          incarnation = doc.DocumentIncarnation;
+        if (doc.incarnation !== incarnation) {
+          incarnation = doc.incarnation;
           const at = new Date().toISOString();
-          if (values.json) out(JSON.stringify({ at, document: wireDocument(doc) }));
+          if (values.json) out(JSON.stringify({ at, document: toScheduledEventsDocument(doc) }));
           else {
-            out(`${at}  incarnation ${doc.DocumentIncarnation}, ${doc.Events.length} event(s)`);
-            const next = new Map(doc.Events.map((e) => [e.EventId, e]));
-            for (const ev of doc.Events) {
-              const old = previous.get(ev.EventId);
+            out(`${at}  incarnation ${doc.incarnation}, ${doc.events.length} event(s)`);
+            const next = new Map(doc.events.map((e) => [e.id, e]));
+            for (const ev of doc.events) {
+              const old = previous.get(ev.id);
               if (!old) out(`    + ${describeEvent(ev)}`);
-              else if (old.EventStatus !== ev.EventStatus)
-                out(`    ~ ${ev.EventId} ${old.EventStatus} → ${ev.EventStatus}`);
+              else if (old.status !== ev.status) out(`    ~ ${ev.id} ${old.status} → ${ev.status}`);
             }
             for (const [id, old] of previous)
               if (!next.has(id))
-                out(`    - ${id} ${old.EventType} left the document (was ${old.EventStatus})`);
+                out(`    - ${id} ${old.kind} left the document (was ${old.status})`);
             previous = next;
           }
         }

@@ -50,7 +50,7 @@ describe('awsInstanceEvents against the EC2 emulator', { timeout: 20_000 }, () =
         if (r.method === 'GET') expect(typeof r.headers['x-aws-ec2-metadata-token']).toBe('string');
         expect(r.status === 200 || r.status === 404).toBe(true);
       }
-      expect(w.last().Events).toEqual([]);
+      expect(w.last().events).toEqual([]);
       expect(await w.source.resolveResourceName()).toBe(ID);
       expect(w.source.supportsApproval).toBe(false);
       await expect(w.source.approve('x')).rejects.toMatchObject({
@@ -133,20 +133,20 @@ describe('awsInstanceEvents against the EC2 emulator', { timeout: 20_000 }, () =
     const w = watchSource();
     await until(() => w.docs.length >= 1, 5_000, 'a document');
     const notice = sim.interruptSpot({ action: 'terminate', inMs: 120_000 });
-    await until(() => w.last().Events.length === 1, 5_000, 'the interruption');
-    const ev = w.last().Events[0]!;
+    await until(() => w.last().events.length === 1, 5_000, 'the interruption');
+    const ev = w.last().events[0]!;
     expect(ev).toMatchObject({
-      EventType: 'Preempt',
-      EventStatus: 'Scheduled',
-      Resources: [ID],
-      EventSource: 'Platform',
+      kind: 'Preempt',
+      status: 'Scheduled',
+      resources: [ID],
+      origin: 'Platform',
     });
     expect(ev.notBefore).toBe(Date.parse(notice.time));
-    expect(ev.Description).toMatch(/Spot/);
+    expect(ev.description).toMatch(/Spot/);
     const n = w.docs.length;
     await until(() => w.docs.length > n + 2, 5_000, 'more documents');
-    expect(w.last().Events[0]!.EventId).toBe(ev.EventId);
-    expect(w.last().DocumentIncarnation).toBe(w.docs[n - 1]!.DocumentIncarnation);
+    expect(w.last().events[0]!.id).toBe(ev.id);
+    expect(w.last().incarnation).toBe(w.docs[n - 1]!.incarnation);
   });
 
   it('scheduled events: codes mapped, days ahead kept as NotBefore; a completed one is Started once, a canceled one leaves', async () => {
@@ -158,29 +158,25 @@ describe('awsInstanceEvents against the EC2 emulator', { timeout: 20_000 }, () =
     const ireboot = sim.scheduleEvent({ code: 'instance-reboot' });
     expect(reboot.NotBefore).toMatch(/^\d{1,2} [A-Z][a-z]{2} \d{4} \d{2}:\d{2}:\d{2} GMT$/);
     const w = watchSource();
-    await until(() => w.last()?.Events.length === 5, 5_000, 'five events');
-    const byId = Object.fromEntries(w.last().Events.map((e) => [e.EventId, e]));
-    expect(byId[reboot.EventId]).toMatchObject({ EventType: 'Reboot', Resources: [ID] });
+    await until(() => w.last()?.events.length === 5, 5_000, 'five events');
+    const byId = Object.fromEntries(w.last().events.map((e) => [e.id, e]));
+    expect(byId[reboot.EventId]).toMatchObject({ kind: 'Reboot', resources: [ID] });
     expect(byId[reboot.EventId]!.notBefore).toBe(Date.parse(`${reboot.NotBefore}`));
-    expect(byId[maint.EventId]!.EventType).toBe('Freeze');
-    expect(byId[stop.EventId]!.EventType).toBe('Terminate');
-    expect(byId[retire.EventId]!.EventType).toBe('Terminate');
-    expect(byId[ireboot.EventId]!.EventType).toBe('Reboot');
+    expect(byId[maint.EventId]!.kind).toBe('Freeze');
+    expect(byId[stop.EventId]!.kind).toBe('Terminate');
+    expect(byId[retire.EventId]!.kind).toBe('Terminate');
+    expect(byId[ireboot.EventId]!.kind).toBe('Reboot');
     const seen = w.docs.length;
     sim.completeEvent(reboot.EventId);
     sim.cancelEvent(stop.EventId);
-    await until(() => w.last().Events.length === 3, 5_000, 'two events leaving');
+    await until(() => w.last().events.length === 3, 5_000, 'two events leaving');
     // EC2 moved both to history; the completed one was listed Started once on the way out.
     expect(sim.scheduled().map((e) => e.EventId)).not.toContain(reboot.EventId);
     expect(sim.history().find((e) => e.EventId === stop.EventId)!.State).toBe('canceled');
     expect(sim.history().find((e) => e.EventId === reboot.EventId)!.State).toBe('completed');
-    const after = w.docs.slice(seen).flatMap((d) => d.Events);
-    expect(after.filter((e) => e.EventId === reboot.EventId).map((e) => e.EventStatus)).toContain(
-      'Started',
-    );
-    expect(after.filter((e) => e.EventId === stop.EventId && e.EventStatus === 'Started')).toEqual(
-      [],
-    );
+    const after = w.docs.slice(seen).flatMap((d) => d.events);
+    expect(after.filter((e) => e.id === reboot.EventId).map((e) => e.status)).toContain('Started');
+    expect(after.filter((e) => e.id === stop.EventId && e.status === 'Started')).toEqual([]);
     expect(sim.requests.some((r) => r.path.endsWith('events/maintenance/history'))).toBe(true);
     expect(w.errors).toEqual([]);
   });
@@ -190,15 +186,13 @@ describe('awsInstanceEvents against the EC2 emulator', { timeout: 20_000 }, () =
     const maint = sim.scheduleEvent({ code: 'system-maintenance', notBeforeInMs: 86_400_000 });
     const other = sim.scheduleEvent({ code: 'system-reboot', notBeforeInMs: 86_400_000 });
     const w = watchSource();
-    await until(() => w.last()?.Events.length === 2, 5_000, 'two events');
+    await until(() => w.last()?.events.length === 2, 5_000, 'two events');
     const seen = w.docs.length;
     sim.completeEvent(maint.EventId);
     sim.cancelEvent(other.EventId);
-    await until(() => w.last().Events.length === 0, 5_000, 'both leaving');
-    const after = w.docs.slice(seen).flatMap((d) => d.Events);
-    expect(after.filter((e) => e.EventStatus === 'Started').map((e) => e.EventId)).toEqual([
-      maint.EventId,
-    ]);
+    await until(() => w.last().events.length === 0, 5_000, 'both leaving');
+    const after = w.docs.slice(seen).flatMap((d) => d.events);
+    expect(after.filter((e) => e.status === 'Started').map((e) => e.id)).toEqual([maint.EventId]);
     expect(sim.scheduled().map((e) => e.State)).toEqual(['completed', 'canceled']);
   });
 
@@ -206,7 +200,7 @@ describe('awsInstanceEvents against the EC2 emulator', { timeout: 20_000 }, () =
     await ec2({ httpTokens: 'optional', httpPutResponseHopLimit: 1, clientHops: 2 });
     const w = watchSource({ tokenTimeoutMs: 300, tokenRetryMs: 1_000 });
     sim.interruptSpot({ action: 'terminate', inMs: 120_000 });
-    await until(() => w.last()?.Events.some((e) => e.EventType === 'Preempt'), 5_000, 'preempt');
+    await until(() => w.last()?.events.some((e) => e.kind === 'Preempt'), 5_000, 'preempt');
     expect(sim.unansweredPuts).toBeGreaterThanOrEqual(1);
     expect(w.source.imdsVersion).toBe(1);
     expect(w.errors).toEqual([]);
@@ -261,13 +255,13 @@ describe('awsInstanceEvents against the EC2 emulator', { timeout: 20_000 }, () =
     const recommendation = sim.recommendRebalance();
     const off = watchSource();
     await until(() => off.docs.length >= 3, 5_000, 'documents');
-    expect(off.last().Events).toEqual([]);
+    expect(off.last().events).toEqual([]);
     expect(sim.requests.some((r) => r.path.includes('rebalance'))).toBe(false);
     const on = watchSource({ rebalance: true });
-    await until(() => on.last()?.Events.length === 1, 5_000, 'the recommendation');
-    expect(on.last().Events[0]).toMatchObject({ EventType: 'Preempt' });
+    await until(() => on.last()?.events.length === 1, 5_000, 'the recommendation');
+    expect(on.last().events[0]).toMatchObject({ kind: 'Preempt' });
     // Due at the notice time: an interruption can follow with no further warning.
-    expect(on.last().Events[0]!.notBefore).toBe(Date.parse(recommendation.noticeTime));
+    expect(on.last().events[0]!.notBefore).toBe(Date.parse(recommendation.noticeTime));
   });
 
   it('a bad scheduled list is reported but never hides a Spot interruption', async () => {
@@ -277,7 +271,7 @@ describe('awsInstanceEvents against the EC2 emulator', { timeout: 20_000 }, () =
     await until(() => w.errors.length >= 1, 5_000, 'an error');
     expect(w.errors[0]!.error.code).toBe('ERR_BAD_DOCUMENT');
     sim.interruptSpot({ inMs: 120_000 });
-    await until(() => w.last()?.Events.some((e) => e.EventType === 'Preempt'), 5_000, 'preempt');
+    await until(() => w.last()?.events.some((e) => e.kind === 'Preempt'), 5_000, 'preempt');
     expect(w.logger.lines.filter((l) => l.level === 'warn')).toHaveLength(1);
   });
 

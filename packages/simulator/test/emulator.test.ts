@@ -29,7 +29,7 @@ describe('IMDS Scheduled Events contract', () => {
     const res = await get();
     expect(res.status).toBe(200);
     const doc = parseScheduledEventsDocument(res.text);
-    expect(doc.Events).toEqual([]);
+    expect(doc.events).toEqual([]);
   });
 
   it('400 without Metadata: true, and with X-Forwarded-For', async () => {

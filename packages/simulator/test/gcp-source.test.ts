@@ -54,7 +54,7 @@ describe('gcpMaintenanceEvents against the GCE emulator', { timeout: 20_000 }, (
       const w = watchSource();
       await until(() => w.docs.length >= 3, 5_000, 'three documents');
       expect(w.errors).toEqual([]);
-      expect(w.last().Events).toEqual([]);
+      expect(w.last().events).toEqual([]);
       expect(sim.requests.length).toBeGreaterThan(0);
       for (const r of sim.requests) {
         expect(r.headers['metadata-flavor']).toBe('Google');
@@ -89,7 +89,7 @@ describe('gcpMaintenanceEvents against the GCE emulator', { timeout: 20_000 }, (
     // A change answers the hanging GET at once.
     const t0 = Date.now();
     sim.setMaintenanceEvent('MIGRATE_ON_HOST_MAINTENANCE');
-    await until(() => w.last().Events.length === 1, 2_000, 'the migration event');
+    await until(() => w.last().events.length === 1, 2_000, 'the migration event');
     // at once, not at the next poll (the GET would otherwise hang for 30 s)
     expect(Date.now() - t0).toBeLessThan(3_000);
     expect(w.errors).toEqual([]);
@@ -106,7 +106,7 @@ describe('gcpMaintenanceEvents against the GCE emulator', { timeout: 20_000 }, (
     );
     expect(hanging.length).toBeGreaterThanOrEqual(2);
     expect(hanging.length).toBeLessThanOrEqual(5);
-    expect(w.last().Events).toEqual([]);
+    expect(w.last().events).toEqual([]);
   });
 
   it('live migration: a Started Freeze for this VM that leaves when the value returns to NONE', async () => {
@@ -115,31 +115,31 @@ describe('gcpMaintenanceEvents against the GCE emulator', { timeout: 20_000 }, (
     await until(() => sim.hanging >= 2, 5_000, 'hanging GETs');
     const t0 = Date.now();
     sim.setMaintenanceEvent('MIGRATE_ON_HOST_MAINTENANCE');
-    await until(() => w.last().Events.length === 1, 3_000, 'the migration event');
+    await until(() => w.last().events.length === 1, 3_000, 'the migration event');
     const doc = w.last();
-    const ev = doc.Events[0]!;
+    const ev = doc.events[0]!;
     expect(ev).toMatchObject({
-      EventType: 'Freeze',
-      EventStatus: 'Started',
-      Resources: ['vm-1'],
-      EventSource: 'Platform',
-      ResourceType: 'VirtualMachine',
+      kind: 'Freeze',
+      status: 'Started',
+      resources: ['vm-1'],
+      origin: 'Platform',
+      resourceType: 'VirtualMachine',
     });
-    expect(ev.Description).toMatch(/GCE live migration/);
+    expect(ev.description).toMatch(/GCE live migration/);
     expect(Math.abs(ev.notBefore! - t0)).toBeLessThan(3_000);
     // Stable across reads.
     await until(() => sim.hanging >= 2, 5_000, 'hanging GETs');
     sim.setPreempted(false);
     await until(() => w.docs.length > w.docs.indexOf(doc) + 1, 3_000, 'another document');
-    expect(w.last().Events[0]!.EventId).toBe(ev.EventId);
-    expect(w.last().DocumentIncarnation).toBe(doc.DocumentIncarnation);
+    expect(w.last().events[0]!.id).toBe(ev.id);
+    expect(w.last().incarnation).toBe(doc.incarnation);
     sim.setMaintenanceEvent('NONE');
-    await until(() => w.last().Events.length === 0, 3_000, 'the event leaving');
-    expect(w.last().DocumentIncarnation).toBe(doc.DocumentIncarnation + 1);
+    await until(() => w.last().events.length === 0, 3_000, 'the event leaving');
+    expect(w.last().incarnation).toBe(doc.incarnation + 1);
     // A second migration is a new event.
     sim.setMaintenanceEvent('MIGRATE_ON_HOST_MAINTENANCE');
-    await until(() => w.last().Events.length === 1, 3_000, 'the second migration');
-    expect(w.last().Events[0]!.EventId).not.toBe(ev.EventId);
+    await until(() => w.last().events.length === 1, 3_000, 'the second migration');
+    expect(w.last().events[0]!.id).not.toBe(ev.id);
     expect(w.errors).toEqual([]);
   });
 
@@ -150,14 +150,14 @@ describe('gcpMaintenanceEvents against the GCE emulator', { timeout: 20_000 }, (
     const t0 = Date.now();
     sim.setMaintenanceEvent('TERMINATE_ON_HOST_MAINTENANCE');
     sim.setPreempted(true);
-    await until(() => w.last().Events.length === 2, 3_000, 'both events');
-    const byType = Object.fromEntries(w.last().Events.map((e) => [e.EventType, e]));
-    expect(byType.Terminate!.EventStatus).toBe('Scheduled');
+    await until(() => w.last().events.length === 2, 3_000, 'both events');
+    const byType = Object.fromEntries(w.last().events.map((e) => [e.kind, e]));
+    expect(byType.Terminate!.status).toBe('Scheduled');
     expect(byType.Terminate!.notBefore! - t0).toBeGreaterThan(58_000);
     expect(byType.Terminate!.notBefore! - t0).toBeLessThan(64_000);
     expect(byType.Preempt!.notBefore! - t0).toBeGreaterThan(28_000);
     expect(byType.Preempt!.notBefore! - t0).toBeLessThan(34_000);
-    expect(byType.Preempt!.Resources).toEqual(['vm-1']);
+    expect(byType.Preempt!.resources).toEqual(['vm-1']);
   });
 
   it('upcoming-maintenance: a Terminate at the window start on a VM that stops, nothing on one that migrates', async () => {
@@ -173,14 +173,14 @@ describe('gcpMaintenanceEvents against the GCE emulator', { timeout: 20_000 }, (
     await gce({ cloud: 'gcp', onHostMaintenance: 'TERMINATE' });
     sim.setUpcomingMaintenance(window);
     const w = watchSource();
-    await until(() => w.last()?.Events.length === 1, 5_000, 'the window');
-    expect(w.last().Events[0]).toMatchObject({
-      EventType: 'Terminate',
-      EventStatus: 'Scheduled',
+    await until(() => w.last()?.events.length === 1, 5_000, 'the window');
+    expect(w.last().events[0]).toMatchObject({
+      kind: 'Terminate',
+      status: 'Scheduled',
       notBefore: start.getTime(),
     });
     sim.setUpcomingMaintenance(null);
-    await until(() => w.last().Events.length === 0, 5_000, 'the window leaving');
+    await until(() => w.last().events.length === 0, 5_000, 'the window leaving');
     await stops.pop()!();
     await sim.close();
 
@@ -188,7 +188,7 @@ describe('gcpMaintenanceEvents against the GCE emulator', { timeout: 20_000 }, (
     sim.setUpcomingMaintenance(window);
     const m = watchSource();
     await until(() => sim.hanging >= 3, 5_000, 'all three keys hanging');
-    expect(m.last().Events).toEqual([]);
+    expect(m.last().events).toEqual([]);
     expect(m.errors).toEqual([]);
   });
 
@@ -204,10 +204,10 @@ describe('gcpMaintenanceEvents against the GCE emulator', { timeout: 20_000 }, (
       maintenanceStatus: 'PENDING',
     });
     const w = watchSource();
-    await until(() => w.last()?.Events.length === 1, 5_000, 'the window');
-    expect(w.last().Events[0]).toMatchObject({
-      EventType: 'Terminate',
-      EventStatus: 'Scheduled',
+    await until(() => w.last()?.events.length === 1, 5_000, 'the window');
+    expect(w.last().events[0]).toMatchObject({
+      kind: 'Terminate',
+      status: 'Scheduled',
       notBefore: start.getTime(),
     });
     const asked = sim.requests.filter((r) => r.path.includes('upcoming-maintenance'));
@@ -228,7 +228,7 @@ describe('gcpMaintenanceEvents against the GCE emulator', { timeout: 20_000 }, (
       window_end_time: new Date(start.getTime() + 3_600_000).toISOString(),
     });
     sim.setUpcomingMaintenance(null);
-    await until(() => w.last().Events.length === 0, 5_000, 'the window leaving');
+    await until(() => w.last().events.length === 0, 5_000, 'the window leaving');
     const none = await fetch(
       `${sim.url}/computeMetadata/v1/instance/upcoming-maintenance?alt=json`,
       {
@@ -260,7 +260,7 @@ describe('gcpMaintenanceEvents against the GCE emulator', { timeout: 20_000 }, (
     expect(w.source.health()).toMatchObject({ consecutiveFailures: 0, lastError: null });
     expect(w.logger.lines.filter((l) => l.level === 'warn')).toEqual([]);
     sim.setMaintenanceEvent('MIGRATE_ON_HOST_MAINTENANCE');
-    await until(() => w.last().Events.length === 1, 3_000, 'the migration event');
+    await until(() => w.last().events.length === 1, 3_000, 'the migration event');
     expect(w.errors).toEqual([]);
   });
 
@@ -270,10 +270,10 @@ describe('gcpMaintenanceEvents against the GCE emulator', { timeout: 20_000 }, (
     await until(() => sim.hanging >= 2, 5_000, 'hanging GETs');
     const t0 = Date.now();
     sim.setMaintenanceEvent('SHUTDOWN_ON_HOST_MAINTENANCE');
-    await until(() => w.last().Events.length === 1, 3_000, 'the event');
-    const ev = w.last().Events[0]!;
-    expect(ev).toMatchObject({ EventType: 'Terminate', EventStatus: 'Scheduled' });
-    expect(ev.Description).toMatch(/SHUTDOWN_ON_HOST_MAINTENANCE/);
+    await until(() => w.last().events.length === 1, 3_000, 'the event');
+    const ev = w.last().events[0]!;
+    expect(ev).toMatchObject({ kind: 'Terminate', status: 'Scheduled' });
+    expect(ev.description).toMatch(/SHUTDOWN_ON_HOST_MAINTENANCE/);
     expect(ev.notBefore! - t0).toBeGreaterThan(58_000);
     expect(ev.notBefore! - t0).toBeLessThan(64_000);
   });
@@ -292,7 +292,7 @@ describe('gcpMaintenanceEvents against the GCE emulator', { timeout: 20_000 }, (
     expect(w.errors.every((e) => e.error.code === code)).toBe(true);
     // Still sees what happens.
     sim.setPreempted(true);
-    await until(() => w.last()?.Events.some((e) => e.EventType === 'Preempt'), 10_000, 'preempt');
+    await until(() => w.last()?.events.some((e) => e.kind === 'Preempt'), 10_000, 'preempt');
     expect(w.logger.lines.filter((l) => l.level === 'warn').length).toBeLessThanOrEqual(2);
   });
 

@@ -1,7 +1,7 @@
 import {
   type FreezeguardError,
+  type MaintenanceDocument,
   type MaintenanceSource,
-  type ScheduledEventsDocument,
   systemClock,
   systemTimers,
   type TimeReferenceSample,
@@ -17,7 +17,7 @@ export function recordSource<S extends MaintenanceSource>(
   source: S,
   stops: (() => Promise<void>)[],
 ) {
-  const docs: ScheduledEventsDocument[] = [];
+  const docs: MaintenanceDocument[] = [];
   const errors: { error: FreezeguardError; streak: number }[] = [];
   const times: TimeReferenceSample[] = [];
   const logger = recordingLogger();

@@ -1,5 +1,5 @@
-import type { ScheduledEvent } from '../document.js';
 import { FreezeguardError, toError } from '../errors.js';
+import type { MaintenanceEvent } from '../event.js';
 import type { Logger } from '../logger.js';
 import type { MaintenanceSource } from '../sources/source.js';
 
@@ -23,7 +23,7 @@ export class Approvals {
   readonly #source: MaintenanceSource;
   readonly #logger: Logger;
   readonly #on: {
-    approved(event: ScheduledEvent): void;
+    approved(event: MaintenanceEvent): void;
     failed(error: FreezeguardError): void;
   };
 
@@ -31,7 +31,7 @@ export class Approvals {
     source: MaintenanceSource,
     logger: Logger,
     observe: boolean,
-    on: { approved(event: ScheduledEvent): void; failed(error: FreezeguardError): void },
+    on: { approved(event: MaintenanceEvent): void; failed(error: FreezeguardError): void },
   ) {
     this.#source = source;
     this.#logger = logger;
@@ -44,8 +44,8 @@ export class Approvals {
     return this.#observe ? this.observed : this.sent;
   }
 
-  send(event: ScheduledEvent): void {
-    const id = event.EventId;
+  send(event: MaintenanceEvent): void {
+    const id = event.id;
     if (this.#observe) {
       if (this.observed.has(id)) return;
       this.observed.add(id);

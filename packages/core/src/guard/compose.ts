@@ -1,5 +1,5 @@
-import type { ScheduledEvent } from '../document.js';
 import { assertOption } from '../errors.js';
+import type { MaintenanceEvent } from '../event.js';
 import type { FleetCoordinator } from '../fleet.js';
 import { localCoordinator } from '../local/coordinator.js';
 import { createConsoleLogger, type Logger } from '../logger.js';
@@ -47,7 +47,7 @@ export interface GuardHooks {
   /** The open cycle, if any. */
   active(): Active | null;
   /** The event of `guard.shutdown()`, once called. */
-  localEvent(): ScheduledEvent | null;
+  localEvent(): MaintenanceEvent | null;
 }
 
 /**
@@ -109,7 +109,7 @@ export function composeGuard(options: GuardOptions, hooks: GuardHooks): GuardPar
   });
   const approvals = new Approvals(source, logger, observe, {
     approved: (event) => {
-      emitter.emit('approved', { eventId: event.EventId, event });
+      emitter.emit('approved', { eventId: event.id, event });
       hooks.evaluate();
     },
     failed: (error) => emitter.emit('error', error),

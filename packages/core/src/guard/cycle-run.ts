@@ -1,5 +1,5 @@
-import { isShutdownEvent, type ScheduledEvent } from '../document.js';
 import { FreezeguardError, toError } from '../errors.js';
+import { isShutdownEvent, type MaintenanceEvent } from '../event.js';
 import type { Logger } from '../logger.js';
 import { type Cycle, type CycleAction, isDraining, openCycle, reduceCycle } from './cycle.js';
 import type { Observations } from './observations.js';
@@ -35,7 +35,7 @@ export interface CycleRunDeps {
   readonly drainDelayMs: number;
   readonly prepareTimeoutMs: number;
   /** The event of `guard.shutdown()`, once called. */
-  localEvent(): ScheduledEvent | null;
+  localEvent(): MaintenanceEvent | null;
 }
 
 /**
@@ -57,11 +57,11 @@ export class CycleRunner {
   }
 
   /** The cycle's events now (the one of `guard.shutdown()` included). */
-  events(cycle: Cycle): ScheduledEvent[] {
-    const out: ScheduledEvent[] = [];
+  events(cycle: Cycle): MaintenanceEvent[] {
+    const out: MaintenanceEvent[] = [];
     const local = this.#d.localEvent();
     for (const id of cycle.ids) {
-      if (id === local?.EventId) out.push(local);
+      if (id === local?.id) out.push(local);
       else {
         const e = this.#d.seen.tracker.get(id)?.event;
         if (e) out.push(e);
@@ -99,7 +99,7 @@ export class CycleRunner {
             deadline,
             signal,
             drainUntil: a.run.plan.drainUntil,
-            shutdown: a.cycle.local || events.some((e) => isShutdownEvent(e.EventType)),
+            shutdown: a.cycle.local || events.some((e) => isShutdownEvent(e.kind)),
             draining: isDraining(a.cycle),
             logger,
           };
@@ -107,7 +107,7 @@ export class CycleRunner {
       },
     };
     logger.info(
-      { eventIds: o.ids, eventType: events[0]?.EventType ?? 'Terminate' },
+      { eventIds: o.ids, eventType: events[0]?.kind ?? 'Terminate' },
       o.local ? 'freezeguard: preparing for shutdown' : 'freezeguard: preparing for maintenance',
     );
     if (plan.compressed.length > 0) {
@@ -191,8 +191,8 @@ export class CycleRunner {
       logger.error({ err: toError(err) }, 'freezeguard: resume failed unexpectedly');
     }
     return {
-      eventIds: events.map((e) => e.EventId),
-      eventType: events[0]?.EventType ?? 'Freeze',
+      eventIds: events.map((e) => e.id),
+      eventType: events[0]?.kind ?? 'Freeze',
       pausedMs,
     };
   }
@@ -210,16 +210,15 @@ export class CycleRunner {
   }
 
   /** The event `shutdown` is emitted with, and the `cycle` event of a VM that will not come back. */
-  shutdown(cycle: Cycle, now: number): { event: ScheduledEvent; info: CycleInfo } {
+  shutdown(cycle: Cycle, now: number): { event: MaintenanceEvent; info: CycleInfo } {
     const events = this.events(cycle);
     const event =
-      events.find((e) => isShutdownEvent(e.EventType) && e.EventId !== 'local-shutdown') ??
-      events[0]!;
+      events.find((e) => isShutdownEvent(e.kind) && e.id !== 'local-shutdown') ?? events[0]!;
     const { pausedMs } = this.#d.seen.memory.pausedSince(cycle.startedAt);
     const eventIds = [...cycle.ids];
     const info = cycleInfo(
       cycle,
-      { outcome: 'shutdown', eventIds, eventType: event.EventType, pausedMs },
+      { outcome: 'shutdown', eventIds, eventType: event.kind, pausedMs },
       now,
     );
     return { event, info };

@@ -1,4 +1,4 @@
-import type { ScheduledEvent } from '../document.js';
+import type { MaintenanceEvent } from '../event.js';
 import type { SlotAnswer } from '../fleet.js';
 import type { TrackedEvent } from './tracker.js';
 
@@ -195,7 +195,7 @@ export function expectedEnd(
   for (const t of events) {
     if (!t?.active) continue;
     const due = t.startedAt ?? t.event.notBefore ?? now;
-    const duration = t.event.DurationInSeconds;
+    const duration = t.event.durationSeconds;
     const end =
       Math.max(due, now) + (duration && duration > 0 ? duration * 1000 : UNKNOWN_DURATION_MS);
     latest = Math.max(latest, Math.min(end, due + maxHoldMs));
@@ -226,16 +226,15 @@ export function expectedResumeAt(
 }
 
 /** The event `guard.shutdown()` drains for: a Terminate that has started. */
-export function localShutdownEvent(resourceName: string | undefined): ScheduledEvent {
+export function localShutdownEvent(resourceName: string | undefined): MaintenanceEvent {
   return {
-    EventId: 'local-shutdown',
-    EventType: 'Terminate',
-    ResourceType: 'VirtualMachine',
-    Resources: resourceName ? [resourceName] : [],
-    EventStatus: 'Started',
-    NotBefore: '',
-    Description: 'guard.shutdown(): the process is shutting down',
-    EventSource: 'User',
+    id: 'local-shutdown',
+    kind: 'Terminate',
+    resourceType: 'VirtualMachine',
+    resources: resourceName ? [resourceName] : [],
+    status: 'Started',
+    description: 'guard.shutdown(): the process is shutting down',
+    origin: 'User',
     notBefore: null,
   };
 }

@@ -1,4 +1,4 @@
-import type { ScheduledEvent } from '../document.js';
+import type { MaintenanceEvent } from '../event.js';
 import type { FleetCoordinator, SlotAnswer } from '../fleet.js';
 import type { Logger } from '../logger.js';
 import type { Clock, TimerHandle, Timers } from '../time/clock.js';
@@ -62,7 +62,7 @@ export class FleetGate {
     f: FleetActions,
     h: {
       drainLate(a: Active): void;
-      event(id: string): ScheduledEvent | undefined;
+      event(id: string): MaintenanceEvent | undefined;
       /** No cycle is open any more (a delayed release then goes ahead). */
       idle(): boolean;
     },
@@ -104,8 +104,8 @@ export class FleetGate {
    * Reports this member prepared for `event`; when the fleet names it the last of the
    * event's VMs to prepare, that is a step of the cycle (the policy then approves).
    */
-  reportPrepared(a: Active, event: ScheduledEvent): void {
-    const id = event.EventId;
+  reportPrepared(a: Active, event: MaintenanceEvent): void {
+    const id = event.id;
     step(a, { k: 'reported', id });
     void withDeadline(this.#fleet.prepared(event), FLEET_TIMEOUT_MS, this.#timers, false).then(
       (last) => {

@@ -96,7 +96,7 @@ export function fleetApprovals(
   for (const t of candidates) {
     // Fleet unreachable: solo behaviour, approve only an event that lists this VM alone.
     if (cycle.slot === 'unavailable') {
-      if (t.event.Resources.length === 1) approve.push(t.id);
+      if (t.event.resources.length === 1) approve.push(t.id);
       continue;
     }
     if (!isDraining(cycle) || cycle.reported.includes(t.id)) continue;

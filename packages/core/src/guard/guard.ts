@@ -1,6 +1,6 @@
-import type { ScheduledEvent } from '../document.js';
 import type { BalancerProfile } from '../drain/balancer.js';
 import { assertOption, FreezeguardError } from '../errors.js';
+import type { MaintenanceEvent } from '../event.js';
 import type { Logger } from '../logger.js';
 import type { Clock, TimerHandle, Timers } from '../time/clock.js';
 import { BlindWatch } from './blind-watch.js';
@@ -48,7 +48,7 @@ class GuardImpl implements Guard {
   #active: Active | null = null;
   #serial = 0;
   #wakeTimer: TimerHandle | null = null;
-  #localEvent: ScheduledEvent | null = null;
+  #localEvent: MaintenanceEvent | null = null;
   #localShutdown: Promise<void> | null = null;
   /** Observe mode: the events whose plan was logged. */
   readonly #announced = new Map<string, number | null>();
@@ -192,13 +192,13 @@ class GuardImpl implements Guard {
       const current = this.#active;
       if (current && !current.cycle.resuming) {
         // Take the cycle over: what it prepared stays prepared, and it never resumes.
-        step(current, { k: 'take-over', id: event.EventId });
+        step(current, { k: 'take-over', id: event.id });
         await current.preparing;
         this.#evaluate();
         return;
       }
       if (current) await this.#resumed;
-      await this.#open([event.EventId], this.clock.now(), true, false).preparing;
+      await this.#open([event.id], this.clock.now(), true, false).preparing;
     };
     this.#localShutdown = run();
     return this.#localShutdown;

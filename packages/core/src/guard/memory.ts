@@ -63,9 +63,9 @@ export class LifecycleMemory {
     for (const t of events) {
       const mark: HandledMark = {
         id: t.id,
-        eventType: t.event.EventType,
-        resources: [...t.event.Resources],
-        status: t.event.EventStatus,
+        eventType: t.event.kind,
+        resources: [...t.event.resources],
+        status: t.event.status,
         ran: t.startedAt !== null,
         at: now,
         seq,

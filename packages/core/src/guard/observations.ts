@@ -1,4 +1,4 @@
-import type { ScheduledEventsDocument } from '../document.js';
+import { isoTime, type MaintenanceDocument } from '../event.js';
 import type { Logger } from '../logger.js';
 import type { Clock } from '../time/clock.js';
 import type { PauseInfo } from '../time/pause.js';
@@ -70,13 +70,13 @@ export class Observations {
    * incarnation changed (the guard emits `event`).
    */
   document(
-    document: ScheduledEventsDocument,
+    document: MaintenanceDocument,
     now: number,
     rules: RelevanceRules,
     inCycle: ReadonlySet<string>,
   ): boolean {
     this.lastDocumentAt = now;
-    const problems = document.Problems ?? [];
+    const problems = document.problems ?? [];
     if (problems.join('\n') !== this.documentProblems.join('\n') && problems.length > 0) {
       this.warn(
         { problems },
@@ -89,9 +89,9 @@ export class Observations {
       this.#logger.info(
         {
           eventId: t.id,
-          eventType: t.event.EventType,
-          eventStatus: t.event.EventStatus,
-          notBefore: t.event.NotBefore,
+          eventType: t.event.kind,
+          eventStatus: t.event.status,
+          notBefore: isoTime(t.event.notBefore),
           relevant: t.relevant,
           reason: t.reason,
         },
@@ -101,9 +101,9 @@ export class Observations {
     for (const t of changes.ended) {
       this.memory.ended(t.id);
       this.#logger.info(
-        { eventId: t.id, eventType: t.event.EventType, eventStatus: t.event.EventStatus },
+        { eventId: t.id, eventType: t.event.kind, eventStatus: t.event.status },
         t.present
-          ? `freezeguard: maintenance event ended (${t.event.EventStatus})`
+          ? `freezeguard: maintenance event ended (${t.event.status})`
           : 'freezeguard: maintenance event left the document',
       );
     }

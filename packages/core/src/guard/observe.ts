@@ -1,4 +1,4 @@
-import type { ScheduledEvent } from '../document.js';
+import type { MaintenanceEvent } from '../event.js';
 import type { Logger } from '../logger.js';
 import type { Observations } from './observations.js';
 import type { ApprovalPolicy } from './types.js';
@@ -34,7 +34,7 @@ export interface ObservedPlan {
  * ```
  */
 export function observePlan(
-  event: Pick<ScheduledEvent, 'EventId' | 'EventType' | 'EventStatus' | 'Resources' | 'notBefore'>,
+  event: Pick<MaintenanceEvent, 'id' | 'kind' | 'status' | 'resources' | 'notBefore'>,
   now: number,
   o: {
     readonly leadTimeMs: number;
@@ -43,16 +43,16 @@ export function observePlan(
     readonly canApprove: boolean;
   },
 ): ObservedPlan {
-  const nb = event.EventStatus === 'Started' ? null : event.notBefore;
+  const nb = event.status === 'Started' ? null : event.notBefore;
   const drainAt = nb === null ? now : Math.max(now, nb - o.leadTimeMs);
   const approves =
     o.canApprove &&
-    event.EventStatus === 'Scheduled' &&
-    (o.approve === 'always' || (o.approve === 'solo' && event.Resources.length === 1));
+    event.status === 'Scheduled' &&
+    (o.approve === 'always' || (o.approve === 'solo' && event.resources.length === 1));
   const approveAt = approves ? drainAt + o.drainDelayMs : null;
   return {
-    eventId: event.EventId,
-    eventType: event.EventType,
+    eventId: event.id,
+    eventType: event.kind,
     notBefore: nb,
     drainAt,
     approveAt: approveAt !== null && nb !== null && approveAt >= nb ? null : approveAt,

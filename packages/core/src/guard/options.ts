@@ -1,4 +1,3 @@
-import { KNOWN_EVENT_TYPES, type KnownEventType } from '../document.js';
 import {
   BALANCER_PRESETS,
   type BalancerProfile,
@@ -7,6 +6,7 @@ import {
   resolveBalancer,
 } from '../drain/balancer.js';
 import { assertOption, envOneOf, withDefaults } from '../errors.js';
+import { KNOWN_EVENT_TYPES, type KnownEventType } from '../event.js';
 import { envLoggerOptions, type Logger } from '../logger.js';
 import type { ApprovalPolicy, GuardMode, GuardOptions, ResumeWhen } from './types.js';
 

@@ -1,4 +1,4 @@
-import { isShutdownEvent } from '../document.js';
+import { isoTime, isShutdownEvent } from '../event.js';
 import type { PauseSignal } from '../time/pause.js';
 import type { Cycle } from './cycle.js';
 import {
@@ -160,8 +160,7 @@ export const ALIAS_WINDOW_MS = 10 * 60_000;
 
 /** When preparing for `t` starts: NotBefore − leadTime, or now when it started or has no NotBefore. */
 export function prepareAt(t: TrackedEvent, leadTimeMs: number): number {
-  if (t.event.EventStatus === 'Started' || t.event.notBefore === null)
-    return Number.NEGATIVE_INFINITY;
+  if (t.event.status === 'Started' || t.event.notBefore === null) return Number.NEGATIVE_INFINITY;
   return t.event.notBefore - leadTimeMs;
 }
 
@@ -231,9 +230,9 @@ export function decide(input: PolicyInput): Decision {
     if (!c || !(c.startedAt !== null || pausedSinceScheduled(c, input.pauses))) continue;
     ranNow.push({
       id: c.id,
-      eventType: c.event.EventType,
-      resources: [...c.event.Resources],
-      status: c.event.EventStatus,
+      eventType: c.event.kind,
+      resources: [...c.event.resources],
+      status: c.event.status,
       ran: true,
       at: now,
       seq: input.seq,
@@ -242,13 +241,13 @@ export function decide(input: PolicyInput): Decision {
   for (const t of events) {
     if (!t.relevant || !t.active || handled.has(t.id) || inCycle.has(t.id)) continue;
     // Only an id never seen Scheduled: one that was is a maintenance of its own.
-    if (t.event.EventStatus !== 'Started' || t.lastScheduledSeq !== null) continue;
+    if (t.event.status !== 'Started' || t.lastScheduledSeq !== null) continue;
     for (const mark of [...input.recent, ...ranNow]) {
       if (
         mark.ran &&
-        mark.eventType === t.event.EventType &&
+        mark.eventType === t.event.kind &&
         now - mark.at <= ALIAS_WINDOW_MS &&
-        sameResources(mark.resources, t.event.Resources)
+        sameResources(mark.resources, t.event.resources)
       ) {
         const alias: HandledMark = {
           ...mark,
@@ -311,14 +310,14 @@ export function decide(input: PolicyInput): Decision {
     const approved = input.approvalsSent.has(id);
     if (
       t.active &&
-      t.event.EventStatus === 'Scheduled' &&
+      t.event.status === 'Scheduled' &&
       t.event.notBefore !== null &&
       t.event.notBefore - now > o.leadTimeMs &&
       !approved
     ) {
       release.push({
         id,
-        why: `rescheduled: NotBefore ${t.event.NotBefore} is beyond the lead time`,
+        why: `rescheduled: NotBefore ${isoTime(t.event.notBefore)} is beyond the lead time`,
       });
       continue;
     }
@@ -343,7 +342,7 @@ export function decide(input: PolicyInput): Decision {
     )
       happened = true;
     if (!t.active) continue;
-    if (isShutdownEvent(t.event.EventType)) {
+    if (isShutdownEvent(t.event.kind)) {
       allOver = false;
       continue;
     }
@@ -410,10 +409,10 @@ export function decide(input: PolicyInput): Decision {
     const name = input.resourceName;
     for (const t of members) {
       const ev = t.event;
-      if (!t.active || ev.EventStatus !== 'Scheduled' || input.approvalsSent.has(t.id)) continue;
-      if (name === undefined || !ev.Resources.includes(name)) continue;
+      if (!t.active || ev.status !== 'Scheduled' || input.approvalsSent.has(t.id)) continue;
+      if (name === undefined || !ev.resources.includes(name)) continue;
       // Approving releases the event for every VM it lists.
-      if (o.approve === 'solo' && ev.Resources.length !== 1) continue;
+      if (o.approve === 'solo' && ev.resources.length !== 1) continue;
       candidates.push(t);
     }
   }
@@ -425,8 +424,7 @@ export function decide(input: PolicyInput): Decision {
       : { approve: candidates.map((t) => t.id), report: [] };
 
   let state: GuardState;
-  const shutdown =
-    cycle.local || members.some((t) => t.active && isShutdownEvent(t.event.EventType));
+  const shutdown = cycle.local || members.some((t) => t.active && isShutdownEvent(t.event.kind));
   if (!cycle.prepared || admit.length > 0) state = 'preparing';
   else if (shutdown) state = 'shutting-down';
   else if (members.some((t) => t.active && t.startedAt !== null)) state = 'frozen';

@@ -75,16 +75,16 @@ export function buildStatus(f: StatusFacts): Omit<GuardStatus, 'mode'> {
 function report(t: TrackedEvent, f: StatusFacts): EventReport {
   const ev = t.event;
   return {
-    eventId: ev.EventId,
-    eventType: ev.EventType,
-    eventStatus: ev.EventStatus,
+    eventId: ev.id,
+    eventType: ev.kind,
+    eventStatus: ev.status,
     notBefore: ev.notBefore === null ? null : iso(ev.notBefore),
-    resources: [...ev.Resources],
-    durationInSeconds: ev.DurationInSeconds ?? null,
-    description: ev.Description ?? null,
+    resources: [...ev.resources],
+    durationInSeconds: ev.durationSeconds ?? null,
+    description: ev.description ?? null,
     relevant: t.relevant,
-    reason: t.reason ?? (t.active ? null : `ended (EventStatus ${ev.EventStatus})`),
-    approved: f.approvalsSent.has(ev.EventId),
-    handled: f.seen.memory.handled.has(ev.EventId),
+    reason: t.reason ?? (t.active ? null : `ended (EventStatus ${ev.status})`),
+    approved: f.approvalsSent.has(ev.id),
+    handled: f.seen.memory.handled.has(ev.id),
   };
 }

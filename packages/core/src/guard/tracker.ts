@@ -2,9 +2,9 @@ import {
   isShutdownEvent,
   KNOWN_EVENT_TYPES,
   type KnownEventType,
-  type ScheduledEvent,
-  type ScheduledEventsDocument,
-} from '../document.js';
+  type MaintenanceDocument,
+  type MaintenanceEvent,
+} from '../event.js';
 
 /**
  * One event as the guard knows it across documents. Times are wall-clock epoch ms of the
@@ -13,7 +13,7 @@ import {
 export interface TrackedEvent {
   readonly id: string;
   /** The latest version the platform sent. */
-  readonly event: ScheduledEvent;
+  readonly event: MaintenanceEvent;
   /** Listed in the last document read. */
   readonly present: boolean;
   /** Listed with a status that means "not over": `Scheduled` or `Started`. */
@@ -50,17 +50,17 @@ export function isActiveStatus(status: string): boolean {
  * Why an event does not concern this guard, or null when it does. A status other than
  * Scheduled/Started does not make it irrelevant: it ends it.
  */
-export function irrelevance(event: ScheduledEvent, rules: RelevanceRules): string | null {
+export function irrelevance(event: MaintenanceEvent, rules: RelevanceRules): string | null {
   const name = rules.resourceName;
   if (name === undefined) return rules.resourceNameError ?? 'resource name unknown';
-  if (!event.Resources.includes(name)) return `not for this VM (${name} is not in Resources)`;
-  if (!KNOWN_EVENT_TYPES.includes(event.EventType as KnownEventType))
-    return `unknown EventType ${event.EventType}`;
-  if (!rules.eventTypes.includes(event.EventType as KnownEventType))
-    return `EventType ${event.EventType} not in eventTypes`;
+  if (!event.resources.includes(name)) return `not for this VM (${name} is not in Resources)`;
+  if (!KNOWN_EVENT_TYPES.includes(event.kind as KnownEventType))
+    return `unknown EventType ${event.kind}`;
+  if (!rules.eventTypes.includes(event.kind as KnownEventType))
+    return `EventType ${event.kind} not in eventTypes`;
   // 0 means "no impact" for a pause; a duration estimate never makes a VM that goes
   // away (Reboot, Redeploy, Preempt, Terminate) irrelevant.
-  if (event.DurationInSeconds === 0 && !isShutdownEvent(event.EventType))
+  if (event.durationSeconds === 0 && !isShutdownEvent(event.kind))
     return 'DurationInSeconds is 0 (no impact)';
   return null;
 }
@@ -106,24 +106,24 @@ export class EventTracker {
     return this.#events.get(id);
   }
 
-  apply(document: ScheduledEventsDocument, now: number, rules: RelevanceRules): TrackerChanges {
+  apply(document: MaintenanceDocument, now: number, rules: RelevanceRules): TrackerChanges {
     const seq = ++this.#seq;
-    const incarnationChanged = document.DocumentIncarnation !== this.#incarnation;
-    this.#incarnation = document.DocumentIncarnation;
+    const incarnationChanged = document.incarnation !== this.#incarnation;
+    this.#incarnation = document.incarnation;
     const added: TrackedEvent[] = [];
     const ended: TrackedEvent[] = [];
     const seen = new Set<string>();
-    for (const event of document.Events) {
+    for (const event of document.events) {
       // A duplicate id in one document: the first entry wins, as a reader of the list would.
-      if (seen.has(event.EventId)) continue;
-      seen.add(event.EventId);
-      const before = this.#events.get(event.EventId);
-      const status = event.EventStatus;
+      if (seen.has(event.id)) continue;
+      seen.add(event.id);
+      const before = this.#events.get(event.id);
+      const status = event.status;
       const active = isActiveStatus(status);
       const reason = irrelevance(event, rules);
       const keepStart = before?.active === true && before.startedSeq !== null;
       const next: TrackedEvent = {
-        id: event.EventId,
+        id: event.id,
         event,
         present: true,
         active,
@@ -148,7 +148,7 @@ export class EventTracker {
               ? null
               : (before?.startedSeq ?? null),
       };
-      this.#events.set(event.EventId, next);
+      this.#events.set(event.id, next);
       if (!before) added.push(next);
       if (!active && (before === undefined || before.active)) ended.push(next);
     }

@@ -1,6 +1,6 @@
-import type { KnownEventType, ScheduledEvent, ScheduledEventsDocument } from '../document.js';
 import type { BalancerOption, BalancerProfile } from '../drain/balancer.js';
 import type { FreezeguardError } from '../errors.js';
+import type { KnownEventType, MaintenanceDocument, MaintenanceEvent } from '../event.js';
 import type { FleetCoordinator, FleetStatus } from '../fleet.js';
 import type { Logger } from '../logger.js';
 import type { MaintenanceSource, SourceHealth } from '../sources/source.js';
@@ -57,9 +57,9 @@ export type GuardMode = 'active' | 'observe' | 'disabled';
 /** Handed to `participant.prepare`. */
 export interface PrepareContext {
   /** The event that opened this cycle. */
-  readonly event: ScheduledEvent;
+  readonly event: MaintenanceEvent;
   /** Every event in this cycle so far. */
-  readonly events: readonly ScheduledEvent[];
+  readonly events: readonly MaintenanceEvent[];
   /** Wall-clock epoch ms by which prepare should be done; it is abandoned after. */
   readonly deadline: number;
   /** Aborted at the deadline, or when the event is cancelled while preparing. */
@@ -78,8 +78,8 @@ export interface PrepareContext {
 
 /** Handed to `participant.resume`. */
 export interface ResumeContext {
-  readonly event: ScheduledEvent;
-  readonly events: readonly ScheduledEvent[];
+  readonly event: MaintenanceEvent;
+  readonly events: readonly MaintenanceEvent[];
   /** True when no event of the cycle happened (removed, cancelled or rescheduled before it started). */
   readonly cancelled: boolean;
   /** Sum of the pauses measured during the cycle, ms (0 if none). */
@@ -215,12 +215,12 @@ export interface GuardStatus {
 export interface GuardEvents {
   state: (state: GuardState, previous: GuardState) => void;
   /** A new document (DocumentIncarnation changed). */
-  event: (document: ScheduledEventsDocument) => void;
+  event: (document: MaintenanceDocument) => void;
   pause: (pause: PauseInfo) => void;
-  approved: (info: { readonly eventId: string; readonly event: ScheduledEvent }) => void;
+  approved: (info: { readonly eventId: string; readonly event: MaintenanceEvent }) => void;
   error: (error: FreezeguardError) => void;
   /** Prepared for an event the VM will not survive in place. */
-  shutdown: (event: ScheduledEvent) => void;
+  shutdown: (event: MaintenanceEvent) => void;
   /** A participant call finished (for metrics and traces). */
   participant: (info: ParticipantCallInfo) => void;
   /**

@@ -414,8 +414,8 @@ export function localCoordinator(
       // Approving releases the event for every VM it lists, and this coordinator knows only
       // the processes of this VM: an event that lists others is left to NotBefore (or to
       // the Redis fleet, which knows them).
-      if (event.Resources.length !== 1) return false;
-      const eventId = event.EventId;
+      if (event.resources.length !== 1) return false;
+      const eventId = event.id;
       if (role === 'starting') await Promise.race([ready, sleep(timers, ANSWER_MS)]);
       if (role === 'solo') return true;
       return approvals.report(eventId);

@@ -1,6 +1,6 @@
 import * as fs from 'node:fs';
 import * as net from 'node:net';
-import type { ScheduledEventsDocument } from '../document.js';
+import type { MaintenanceDocument } from '../event.js';
 import type { Logger } from '../logger.js';
 import type { TimerHandle, Timers } from '../time/clock.js';
 import { approver, type EventApproval, superseded } from './decide.js';
@@ -109,7 +109,7 @@ export class Leader {
   readonly #server: net.Server;
   readonly #peers = new Map<net.Socket, Peer>();
   readonly #events = new Map<string, EventRecord>();
-  #lastDoc: ScheduledEventsDocument | null = null;
+  #lastDoc: MaintenanceDocument | null = null;
   #timer: TimerHandle | null = null;
   /** Soon after taking over (old sockets of dead leaders), then once a minute. */
   #sweepAt: number;
@@ -144,7 +144,7 @@ export class Leader {
   }
 
   /** Relays a document read by this process (the poller) to every follower. */
-  document(document: ScheduledEventsDocument): void {
+  document(document: MaintenanceDocument): void {
     this.#lastDoc = document;
     this.#broadcast({ t: 'doc', term: this.term, document });
   }

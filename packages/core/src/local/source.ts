@@ -1,4 +1,4 @@
-import { parseScheduledEventsDocument } from '../document.js';
+import { parseMaintenanceDocument } from '../document.js';
 import { errorSummary, FreezeguardError, type FreezeguardErrorCode } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { MaintenanceSource, SourceContext, SourceHealth } from '../sources/source.js';
@@ -71,7 +71,7 @@ export function createLocalSource(inner: MaintenanceSource, host: LocalSourceHos
     const now = host.clock().now();
     if ((m.t === 'doc' || m.t === 'welcome') && m.document) {
       try {
-        const document = parseScheduledEventsDocument(m.document);
+        const document = parseMaintenanceDocument(m.document);
         followed.lastSuccessAt = now;
         followed.consecutiveFailures = 0;
         ctx.onDocument(document);

@@ -1,5 +1,5 @@
-import type { ScheduledEvent } from '../document.js';
 import { assertOption, FreezeguardError, withDefaults } from '../errors.js';
+import type { MaintenanceEvent } from '../event.js';
 import { type Logger, silentLogger } from '../logger.js';
 import { type Clock, systemClock } from '../time/clock.js';
 import {
@@ -87,7 +87,7 @@ export const EC2_EVENT_TYPES: Readonly<Record<string, string>> = {
  * session tokens and, as the AWS SDKs do, falls back to IMDSv1 GETs when the token PUT
  * times out (an IMDSv2 hop limit of 1 seen from a container), cannot connect, or answers
  * 403/404/405; it then tries a token again every `tokenRetryMs` and says so in `health().imds`.
- * It delivers Azure-shaped documents:
+ * It delivers MaintenanceDocuments:
  *
  * - `spot/instance-action` (`terminate`, `stop`, `hibernate`) → `Preempt` with its `time`
  *   as NotBefore (404 means none);
@@ -162,9 +162,9 @@ export function awsInstanceEvents(options: AwsInstanceEventsOptions = {}): Omit<
   // The instance id is the VM's identity even when `resourceName` is configured otherwise.
   const vmId = resourceName(null, instanceId);
   let previous: {
-    spot: ScheduledEvent | null;
-    rebalance: ScheduledEvent | null;
-    scheduled: ScheduledEvent[];
+    spot: MaintenanceEvent | null;
+    rebalance: MaintenanceEvent | null;
+    scheduled: MaintenanceEvent[];
   } = { spot: null, rebalance: null, scheduled: [] };
 
   /** GET with the session token (none on IMDSv1); on 401 a new session, and the GET once more. */
@@ -210,7 +210,7 @@ export function awsInstanceEvents(options: AwsInstanceEventsOptions = {}): Omit<
     }
   }
 
-  async function readSpot(): Promise<ScheduledEvent | null> {
+  async function readSpot(): Promise<MaintenanceEvent | null> {
     const res = await get('spot/instance-action');
     if (res.status === 404) return null;
     if (res.status !== 200) throw httpError('EC2 IMDS', res, 'spot/instance-action');
@@ -222,7 +222,7 @@ export function awsInstanceEvents(options: AwsInstanceEventsOptions = {}): Omit<
     return event(`aws-spot-${action}-${at}`, 'Preempt', at, `EC2 Spot interruption: ${action}`);
   }
 
-  async function readRebalance(): Promise<ScheduledEvent | null> {
+  async function readRebalance(): Promise<MaintenanceEvent | null> {
     const res = await get('events/recommendations/rebalance');
     if (res.status === 404) return null;
     if (res.status !== 200) throw httpError('EC2 IMDS', res, 'events/recommendations/rebalance');
@@ -250,7 +250,7 @@ export function awsInstanceEvents(options: AwsInstanceEventsOptions = {}): Omit<
    * completed, listed once more as `Started`: EC2 never says an event started, and to the
    * lifecycle an event that leaves without having started was cancelled.
    */
-  async function readScheduled(): Promise<{ events: ScheduledEvent[]; completed: number }> {
+  async function readScheduled(): Promise<{ events: MaintenanceEvent[]; completed: number }> {
     const list = await readList('events/maintenance/scheduled');
     const events = list.active.map((e) =>
       event(
@@ -260,36 +260,28 @@ export function awsInstanceEvents(options: AwsInstanceEventsOptions = {}): Omit<
         `EC2 scheduled event ${e.code}${e.description ? `: ${e.description}` : ''}`,
       ),
     );
-    const listed = new Set(events.map((e) => e.EventId));
-    const gone = previous.scheduled.filter(
-      (e) => e.EventStatus === 'Scheduled' && !listed.has(e.EventId),
-    );
+    const listed = new Set(events.map((e) => e.id));
+    const gone = previous.scheduled.filter((e) => e.status === 'Scheduled' && !listed.has(e.id));
     let history: ReadonlyMap<string, Ec2EventEnd> | null = null;
     let completed = 0;
     for (const e of gone) {
-      let said = list.ended.get(e.EventId);
+      let said = list.ended.get(e.id);
       if (said === undefined) {
         // Asked only when an event left: EC2 moves finished events to history.
         history ??= await readList('events/maintenance/history').then(
           (h) => h.ended,
           () => new Map(),
         );
-        said = history.get(e.EventId);
+        said = history.get(e.id);
       }
       const end = ec2EventEnd({ said, notBefore: e.notBefore ?? 0, now: clock.now() });
       logger.info(
-        { eventId: e.EventId, end, stated: said !== undefined },
+        { eventId: e.id, end, stated: said !== undefined },
         `freezeguard: EC2 scheduled event ${end === 'completed' ? 'completed' : 'canceled'}`,
       );
       if (end !== 'completed') continue;
       events.push(
-        event(
-          e.EventId,
-          e.EventType,
-          e.notBefore ?? clock.now(),
-          `${e.Description} (completed)`,
-          'Started',
-        ),
+        event(e.id, e.kind, e.notBefore ?? clock.now(), `${e.description} (completed)`, 'Started'),
       );
       completed++;
     }
@@ -310,7 +302,7 @@ export function awsInstanceEvents(options: AwsInstanceEventsOptions = {}): Omit<
     };
     const spot = await part(readSpot, previous.spot);
     const { events: scheduled, completed } = await part(readScheduled, {
-      events: previous.scheduled.filter((e) => e.EventStatus === 'Scheduled'),
+      events: previous.scheduled.filter((e) => e.status === 'Scheduled'),
       completed: 0,
     });
     const rebalance = o.rebalance ? await part(readRebalance, previous.rebalance) : null;

@@ -1,5 +1,6 @@
-import { parseScheduledEventsDocument, type ScheduledEventsDocument } from '../document.js';
+import { parseScheduledEventsDocument } from '../document.js';
 import { assertOption, FreezeguardError, withDefaults } from '../errors.js';
+import type { MaintenanceDocument } from '../event.js';
 import {
   assertCommonOptions,
   createMetadataClient,
@@ -114,9 +115,9 @@ export function azureScheduledEvents(
     return res.body.toString('utf8').trim();
   });
   let etag: string | null = null;
-  let lastDocument: ScheduledEventsDocument | null = null;
+  let lastDocument: MaintenanceDocument | null = null;
 
-  async function readDocument(): Promise<ScheduledEventsDocument> {
+  async function readDocument(): Promise<MaintenanceDocument> {
     const res = await client.send(eventsUrl, {
       headers: etag && lastDocument ? { 'If-None-Match': etag } : {},
     });

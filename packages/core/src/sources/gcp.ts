@@ -1,5 +1,5 @@
-import type { ScheduledEvent } from '../document.js';
 import { assertOption, FreezeguardError, withDefaults } from '../errors.js';
+import type { MaintenanceEvent } from '../event.js';
 import { type Clock, systemClock, systemTimers, type Timers } from '../time/clock.js';
 import { isNoNotificationsYet, parseUpcomingMaintenance, STOPPING_VALUES } from './gcp-values.js';
 import {
@@ -92,7 +92,7 @@ interface Sighting {
 
 /**
  * Google Compute Engine host maintenance as a {@link MaintenanceSource}, from the metadata
- * server. It delivers the same Azure-shaped documents the lifecycle knows:
+ * server. It delivers the same MaintenanceDocuments as every source:
  *
  * - `instance/maintenance-event` `MIGRATE_ON_HOST_MAINTENANCE` → a `Freeze`, `Started`
  *   (the live migration's blackout can come any moment after the ~60 s notice); it leaves
@@ -241,16 +241,16 @@ export function gcpMaintenanceEvents(
     return fresh;
   }
 
-  function buildEvents(now: number): ScheduledEvent[] {
+  function buildEvents(now: number): MaintenanceEvent[] {
     const resources = name.current === null ? [] : [name.current];
-    const events: ScheduledEvent[] = [];
+    const events: MaintenanceEvent[] = [];
     const event = (
       id: string,
       type: string,
       status: 'Scheduled' | 'Started',
       notBefore: number,
       description: string,
-    ): ScheduledEvent =>
+    ): MaintenanceEvent =>
       platformEvent({
         id,
         type,

@@ -1,6 +1,6 @@
 import { Agent, request, errors as undiciErrors } from 'undici';
-import type { ScheduledEventsDocument } from '../document.js';
 import { assertOption, FreezeguardError } from '../errors.js';
+import type { MaintenanceDocument, MaintenanceEvent } from '../event.js';
 import { type Clock, sleep, systemClock, systemTimers, type Timers } from '../time/clock.js';
 import type { SourceContext } from './source.js';
 
@@ -300,17 +300,17 @@ export function httpError(label: string, res: MetadataResponse, what = ''): Free
 }
 
 /**
- * Builds Azure-shaped documents for sources that translate another cloud's metadata:
- * `DocumentIncarnation` goes up by one whenever the events' content changes, as Azure's does.
+ * Builds documents for sources that translate another cloud's metadata: `incarnation`
+ * goes up by one whenever the events' content changes, as Azure's does.
  *
  * @example
  * ```ts
  * const documents = documentBuilder();
- * documents.build([]); // { DocumentIncarnation: 1, Events: [] }
+ * documents.build([]); // { incarnation: 1, events: [] }
  * ```
  */
 export function documentBuilder(): {
-  build(events: readonly ScheduledEventsDocument['Events'][number][]): ScheduledEventsDocument;
+  build(events: readonly MaintenanceEvent[]): MaintenanceDocument;
 } {
   let incarnation = 0;
   let signature: string | null = null;
@@ -321,20 +321,7 @@ export function documentBuilder(): {
         signature = next;
         incarnation++;
       }
-      return { DocumentIncarnation: incarnation, Events: [...events] };
+      return { incarnation, events: [...events] };
     },
   };
-}
-
-/**
- * Formats epoch ms the way Azure writes `NotBefore` (RFC 1123), so every source's
- * documents look alike to the lifecycle and in logs.
- *
- * @example
- * ```ts
- * rfc1123(0); // 'Thu, 01 Jan 1970 00:00:00 GMT'
- * ```
- */
-export function rfc1123(ms: number): string {
-  return new Date(ms).toUTCString();
 }

@@ -1,5 +1,5 @@
-import type { ScheduledEventsDocument } from '../document.js';
 import { FreezeguardError } from '../errors.js';
+import type { MaintenanceDocument } from '../event.js';
 import { type Logger, silentLogger } from '../logger.js';
 import type { MetadataClient } from './metadata-http.js';
 import type { SourceContext, SourceHealth } from './source.js';
@@ -21,7 +21,7 @@ export interface PollLoopOptions {
    * rest is still delivered, so one bad key never blinds the others.
    */
   readonly read: () => Promise<{
-    document: ScheduledEventsDocument | null;
+    document: MaintenanceDocument | null;
     nextInMs?: number;
     error?: unknown;
   }>;

@@ -1,14 +1,13 @@
-import { parseNotBefore, type ScheduledEvent } from '../document.js';
 import { FreezeguardError } from '../errors.js';
+import type { MaintenanceEvent } from '../event.js';
 import type { MetadataClient } from './metadata-http.js';
-import { rfc1123 } from './metadata-http.js';
 import type { PollLoop } from './poll-loop.js';
 import type { MaintenanceSource, SourceContext } from './source.js';
 
 /*
  * The parts of a MaintenanceSource that every metadata-server source assembles the same
  * way around its client and poll loop. The sources that translate another cloud's notices
- * (GCE, EC2) also share the Azure-shaped event they build and the "no approval" answer.
+ * (GCE, EC2) also share the MaintenanceEvent they build and the "no approval" answer.
  */
 
 /**
@@ -96,14 +95,14 @@ export interface PlatformEventInput {
   readonly id: string;
   readonly type: string;
   readonly status: 'Scheduled' | 'Started';
-  /** Epoch ms; served as RFC 1123, so below a second it is dropped. */
+  /** Epoch ms; kept to the second, as the platforms state it. */
   readonly notBefore: number;
   readonly description: string;
   readonly resources: readonly string[];
 }
 
 /**
- * Another cloud's notice as the Azure-shaped event the lifecycle knows (duration unknown).
+ * Another cloud's notice as the event the lifecycle knows (duration unknown).
  *
  * @example
  * ```ts
@@ -111,18 +110,18 @@ export interface PlatformEventInput {
  *   notBefore: Date.now() + 30_000, description: 'GCE preemption', resources: ['vm-1'] });
  * ```
  */
-export function platformEvent(e: PlatformEventInput): ScheduledEvent {
-  const text = rfc1123(e.notBefore);
+export function platformEvent(e: PlatformEventInput): MaintenanceEvent {
   return {
-    EventId: e.id,
-    EventType: e.type,
-    ResourceType: 'VirtualMachine',
-    Resources: e.resources,
-    EventStatus: e.status,
-    NotBefore: text,
-    notBefore: parseNotBefore(text),
-    Description: e.description,
-    EventSource: 'Platform',
-    DurationInSeconds: -1,
+    id: e.id,
+    kind: e.type,
+    resourceType: 'VirtualMachine',
+    resources: e.resources,
+    status: e.status,
+    // A time computed from a clock (GCE's notice) would differ at every poll below the
+    // second, and make every document a new incarnation.
+    notBefore: Math.floor(e.notBefore / 1000) * 1000,
+    description: e.description,
+    origin: 'Platform',
+    durationSeconds: -1,
   };
 }

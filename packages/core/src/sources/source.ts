@@ -1,5 +1,5 @@
-import type { ScheduledEventsDocument } from '../document.js';
 import type { FreezeguardError } from '../errors.js';
+import type { MaintenanceDocument } from '../event.js';
 import type { Logger } from '../logger.js';
 import type { Clock, Timers } from '../time/clock.js';
 
@@ -27,7 +27,7 @@ export interface SourceContext {
   readonly clock: Clock;
   readonly timers: Timers;
   /** Called with every document read (also when unchanged). */
-  onDocument(document: ScheduledEventsDocument): void;
+  onDocument(document: MaintenanceDocument): void;
   /** Called on every failed read; `streak` counts failures in a row, from 1. */
   onError(error: FreezeguardError, streak: number): void;
   /**

@@ -1,4 +1,5 @@
-import { parseScheduledEventsDocument, type ScheduledEventsDocument } from '../document.js';
+import { parseScheduledEventsDocument } from '../document.js';
+import type { MaintenanceDocument } from '../event.js';
 import type { MaintenanceSource, SourceContext, SourceHealth } from '../sources/source.js';
 
 /**
@@ -68,7 +69,7 @@ export class MemorySource implements MaintenanceSource {
    * source.announce();                                               // it is over
    * ```
    */
-  announce(...events: Record<string, unknown>[]): ScheduledEventsDocument {
+  announce(...events: Record<string, unknown>[]): MaintenanceDocument {
     const now = this.#ctx?.clock.now() ?? Date.now();
     return this.publish({
       DocumentIncarnation: ++this.#incarnation,
@@ -89,7 +90,7 @@ export class MemorySource implements MaintenanceSource {
   }
 
   /** Delivers a document to the guard, as a poll would. */
-  publish(document: unknown): ScheduledEventsDocument {
+  publish(document: unknown): MaintenanceDocument {
     const parsed = parseScheduledEventsDocument(document);
     this.#failures = 0;
     this.#lastSuccessAt = this.#ctx?.clock.now() ?? null;
