@@ -136,7 +136,10 @@ export class Leader {
     const server = net.createServer();
     const ok = await new Promise<boolean>((resolve) => {
       server.once('error', () => resolve(false));
-      server.listen(socketPath(host.dir, term), () => resolve(true));
+      // exclusive: in a node:cluster worker a plain listen() is handed to the primary, which
+      // gives every worker asking for the same path the same handle: two workers would
+      // both "take" one term and split the VM's processes between two leaders.
+      server.listen({ path: socketPath(host.dir, term), exclusive: true }, () => resolve(true));
     });
     if (!ok) return null;
     server.unref();
