@@ -165,15 +165,7 @@ function optionalString(
  * ```
  */
 export function parseScheduledEventsDocument(input: unknown): MaintenanceDocument {
-  const value = jsonValue(input);
-  if (!isRecord(value)) bad('document must be a JSON object');
-  const incarnation = value.DocumentIncarnation;
-  if (typeof incarnation !== 'number' || !Number.isInteger(incarnation) || incarnation < 0) {
-    bad('DocumentIncarnation must be a non-negative integer');
-  }
-  const rawEvents = value.Events;
-  if (!Array.isArray(rawEvents)) bad('Events must be an array');
-  return collect(incarnation as number, rawEvents as unknown[], parseEvent, 'EventId');
+  return readDocument(input, AZURE);
 }
 
 /**
@@ -187,19 +179,7 @@ export function parseScheduledEventsDocument(input: unknown): MaintenanceDocumen
  * ```
  */
 export function parseMaintenanceDocument(input: unknown): MaintenanceDocument {
-  const value = jsonValue(input);
-  if (!isRecord(value)) bad('document must be a JSON object');
-  const incarnation = value.incarnation;
-  if (typeof incarnation !== 'number' || !Number.isInteger(incarnation) || incarnation < 0) {
-    bad('incarnation must be a non-negative integer');
-  }
-  if (!Array.isArray(value.events)) bad('events must be an array');
-  const doc = collect(incarnation as number, value.events as unknown[], readEvent, 'id');
-  const relayed = Array.isArray(value.problems)
-    ? value.problems.filter((p): p is string => typeof p === 'string')
-    : [];
-  const problems = [...relayed, ...(doc.problems ?? [])];
-  return problems.length === 0 ? doc : { ...doc, problems };
+  return readDocument(input, RELAYED);
 }
 
 /**
@@ -238,86 +218,117 @@ function jsonValue(input: unknown): unknown {
   }
 }
 
-function collect(
-  incarnation: number,
-  raw: unknown[],
-  read: (raw: unknown, index: number) => MaintenanceEvent,
-  idKey: string,
-): MaintenanceDocument {
-  const events: MaintenanceEvent[] = [];
-  const problems: string[] = [];
-  raw.forEach((entry, index) => {
+/** Where a document format keeps each field; the two formats differ only in names and in `notBefore`. */
+interface DocumentFormat {
+  readonly incarnation: string;
+  readonly events: string;
+  /** Problems relayed with the document (a relayed MaintenanceDocument carries its own). */
+  readonly problems?: string;
+  readonly keys: { readonly [K in keyof Required<MaintenanceEvent>]: string };
+  notBefore(value: unknown, key: string, index: number): number | null;
+}
+
+const AZURE: DocumentFormat = {
+  incarnation: 'DocumentIncarnation',
+  events: 'Events',
+  keys: {
+    id: 'EventId',
+    kind: 'EventType',
+    status: 'EventStatus',
+    resources: 'Resources',
+    resourceType: 'ResourceType',
+    notBefore: 'NotBefore',
+    durationSeconds: 'DurationInSeconds',
+    description: 'Description',
+    origin: 'EventSource',
+  },
+  notBefore(value, key, index) {
+    if (value !== undefined && value !== null && typeof value !== 'string')
+      bad(`Events[${index}].${key} must be a string`);
     try {
-      events.push(read(entry, index));
+      return parseNotBefore((value as string | undefined | null) ?? '');
+    } catch (cause) {
+      bad(`Events[${index}].${(cause as Error).message}`, cause);
+    }
+  },
+};
+
+const RELAYED: DocumentFormat = {
+  incarnation: 'incarnation',
+  events: 'events',
+  problems: 'problems',
+  keys: {
+    id: 'id',
+    kind: 'kind',
+    status: 'status',
+    resources: 'resources',
+    resourceType: 'resourceType',
+    notBefore: 'notBefore',
+    durationSeconds: 'durationSeconds',
+    description: 'description',
+    origin: 'origin',
+  },
+  notBefore(value, key, index) {
+    if (value !== null && (typeof value !== 'number' || !Number.isFinite(value)))
+      bad(`Events[${index}].${key} must be epoch ms or null`);
+    return value as number | null;
+  },
+};
+
+function readDocument(input: unknown, f: DocumentFormat): MaintenanceDocument {
+  const value = jsonValue(input);
+  if (!isRecord(value)) bad('document must be a JSON object');
+  const incarnation = value[f.incarnation];
+  if (typeof incarnation !== 'number' || !Number.isInteger(incarnation) || incarnation < 0) {
+    bad(`${f.incarnation} must be a non-negative integer`);
+  }
+  const raw = value[f.events];
+  if (!Array.isArray(raw)) bad(`${f.events} must be an array`);
+  const relayed = f.problems ? value[f.problems] : undefined;
+  const events: MaintenanceEvent[] = [];
+  const problems = Array.isArray(relayed)
+    ? relayed.filter((p): p is string => typeof p === 'string')
+    : [];
+  const idKey = f.keys.id;
+  (raw as unknown[]).forEach((entry, index) => {
+    try {
+      events.push(readEvent(entry, index, f));
     } catch (err) {
       const id =
         isRecord(entry) && typeof entry[idKey] === 'string' ? ` (${idKey} ${entry[idKey]})` : '';
       problems.push(`${(err as Error).message}${id}`);
     }
   });
-  return problems.length === 0 ? { incarnation, events } : { incarnation, events, problems };
+  const doc = { incarnation: incarnation as number, events };
+  return problems.length === 0 ? doc : { ...doc, problems };
 }
 
-function resourcesOf(raw: Record<string, unknown>, key: string, index: number): string[] {
-  const resources = raw[key];
+function readEvent(raw: unknown, index: number, f: DocumentFormat): MaintenanceEvent {
+  if (!isRecord(raw)) bad(`Events[${index}] must be an object`);
+  const k = f.keys;
+  const resources = raw[k.resources];
   if (!Array.isArray(resources) || !resources.every((r) => typeof r === 'string')) {
-    bad(`Events[${index}].${key} must be an array of strings`);
+    bad(`Events[${index}].${k.resources} must be an array of strings`);
   }
-  return resources as string[];
-}
-
-function durationOf(raw: Record<string, unknown>, key: string, index: number) {
-  const duration = raw[key];
-  if (duration === undefined || duration === null) return undefined;
-  if (typeof duration !== 'number' || !Number.isFinite(duration) || duration < -1) {
-    bad(`Events[${index}].${key} must be a number ≥ -1`);
-  }
-  return duration;
-}
-
-function parseEvent(raw: unknown, index: number): MaintenanceEvent {
-  if (!isRecord(raw)) bad(`Events[${index}] must be an object`);
-  const resources = resourcesOf(raw, 'Resources', index);
-  const eventId = requireString(raw, 'EventId', index);
-  if (eventId === '') bad(`Events[${index}].EventId must not be empty`);
-  const notBeforeText = optionalString(raw, 'NotBefore', index) ?? '';
-  let notBefore: number | null;
-  try {
-    notBefore = parseNotBefore(notBeforeText);
-  } catch (cause) {
-    bad(`Events[${index}].${(cause as Error).message}`, cause);
-  }
-  return {
-    id: eventId,
-    kind: requireString(raw, 'EventType', index),
-    resourceType: optionalString(raw, 'ResourceType', index) ?? 'VirtualMachine',
-    resources,
-    status: requireString(raw, 'EventStatus', index),
-    notBefore,
-    ...withOptional('description', optionalString(raw, 'Description', index)),
-    ...withOptional('origin', optionalString(raw, 'EventSource', index)),
-    ...withOptional('durationSeconds', durationOf(raw, 'DurationInSeconds', index)),
-  };
-}
-
-function readEvent(raw: unknown, index: number): MaintenanceEvent {
-  if (!isRecord(raw)) bad(`Events[${index}] must be an object`);
-  const id = requireString(raw, 'id', index);
-  if (id === '') bad(`Events[${index}].id must not be empty`);
-  const notBefore = raw.notBefore;
-  if (notBefore !== null && (typeof notBefore !== 'number' || !Number.isFinite(notBefore))) {
-    bad(`Events[${index}].notBefore must be epoch ms or null`);
+  const id = requireString(raw, k.id, index);
+  if (id === '') bad(`Events[${index}].${k.id} must not be empty`);
+  const notBefore = f.notBefore(raw[k.notBefore], k.notBefore, index);
+  const duration = raw[k.durationSeconds];
+  if (duration !== undefined && duration !== null) {
+    if (typeof duration !== 'number' || !Number.isFinite(duration) || duration < -1) {
+      bad(`Events[${index}].${k.durationSeconds} must be a number ≥ -1`);
+    }
   }
   return {
     id,
-    kind: requireString(raw, 'kind', index),
-    resourceType: optionalString(raw, 'resourceType', index) ?? 'VirtualMachine',
-    resources: resourcesOf(raw, 'resources', index),
-    status: requireString(raw, 'status', index),
-    notBefore: notBefore as number | null,
-    ...withOptional('description', optionalString(raw, 'description', index)),
-    ...withOptional('origin', optionalString(raw, 'origin', index)),
-    ...withOptional('durationSeconds', durationOf(raw, 'durationSeconds', index)),
+    kind: requireString(raw, k.kind, index),
+    resourceType: optionalString(raw, k.resourceType, index) ?? 'VirtualMachine',
+    resources: resources as string[],
+    status: requireString(raw, k.status, index),
+    notBefore,
+    ...withOptional('description', optionalString(raw, k.description, index)),
+    ...withOptional('origin', optionalString(raw, k.origin, index)),
+    ...withOptional('durationSeconds', typeof duration === 'number' ? duration : undefined),
   };
 }
 

@@ -171,10 +171,11 @@ export function redisFleet(
     if (beating) return scheduleBeat(o.heartbeatMs);
     beating = true;
     const mode: SlotMode = slotInflight > 0 ? 'keep' : holding ? 'hold' : 'none';
+    const self = viewJson();
     const result = await store.run<[number, number, string[]]>(HEARTBEAT, groupKeyList, [
       o.memberId,
       o.memberTtlMs,
-      viewJson(),
+      self,
       mode,
       o.slotTtlMs,
       keys.channel,
@@ -184,7 +185,7 @@ export function redisFleet(
       await store?.run(REGISTER, registryKeyList, [
         registryId,
         o.memberTtlMs,
-        viewJson(),
+        self,
         registry.channel,
       ]);
     }
