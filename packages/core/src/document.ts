@@ -131,10 +131,11 @@ function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
-function requireString(event: Record<string, unknown>, key: string, index: number): string {
+/** `at` names the entry in messages: `Events[2]` in Azure's document, `events[2]` relayed. */
+function requireString(event: Record<string, unknown>, key: string, at: string): string {
   const value = event[key];
   if (typeof value !== 'string') {
-    bad(`Events[${index}].${key} must be a string, got ${value === null ? 'null' : typeof value}`);
+    bad(`${at}.${key} must be a string, got ${value === null ? 'null' : typeof value}`);
   }
   return value;
 }
@@ -142,11 +143,11 @@ function requireString(event: Record<string, unknown>, key: string, index: numbe
 function optionalString(
   event: Record<string, unknown>,
   key: string,
-  index: number,
+  at: string,
 ): string | undefined {
   const value = event[key];
   if (value === undefined || value === null) return undefined;
-  if (typeof value !== 'string') bad(`Events[${index}].${key} must be a string`);
+  if (typeof value !== 'string') bad(`${at}.${key} must be a string`);
   return value;
 }
 
@@ -225,7 +226,8 @@ interface DocumentFormat {
   /** Problems relayed with the document (a relayed MaintenanceDocument carries its own). */
   readonly problems?: string;
   readonly keys: { readonly [K in keyof Required<MaintenanceEvent>]: string };
-  notBefore(value: unknown, key: string, index: number): number | null;
+  /** `at` names the entry in messages (`Events[2]`), `key` the field. */
+  notBefore(value: unknown, at: string, key: string): number | null;
 }
 
 const AZURE: DocumentFormat = {
@@ -242,13 +244,13 @@ const AZURE: DocumentFormat = {
     description: 'Description',
     origin: 'EventSource',
   },
-  notBefore(value, key, index) {
+  notBefore(value, at, key) {
     if (value !== undefined && value !== null && typeof value !== 'string')
-      bad(`Events[${index}].${key} must be a string`);
+      bad(`${at}.${key} must be a string`);
     try {
       return parseNotBefore((value as string | undefined | null) ?? '');
     } catch (cause) {
-      bad(`Events[${index}].${(cause as Error).message}`, cause);
+      bad(`${at}.${(cause as Error).message}`, cause);
     }
   },
 };
@@ -268,9 +270,9 @@ const RELAYED: DocumentFormat = {
     description: 'description',
     origin: 'origin',
   },
-  notBefore(value, key, index) {
+  notBefore(value, at, key) {
     if (value !== null && (typeof value !== 'number' || !Number.isFinite(value)))
-      bad(`Events[${index}].${key} must be epoch ms or null`);
+      bad(`${at}.${key} must be epoch ms or null`);
     return value as number | null;
   },
 };
@@ -304,30 +306,31 @@ function readDocument(input: unknown, f: DocumentFormat): MaintenanceDocument {
 }
 
 function readEvent(raw: unknown, index: number, f: DocumentFormat): MaintenanceEvent {
-  if (!isRecord(raw)) bad(`Events[${index}] must be an object`);
+  const at = `${f.events}[${index}]`;
+  if (!isRecord(raw)) bad(`${at} must be an object`);
   const k = f.keys;
   const resources = raw[k.resources];
   if (!Array.isArray(resources) || !resources.every((r) => typeof r === 'string')) {
-    bad(`Events[${index}].${k.resources} must be an array of strings`);
+    bad(`${at}.${k.resources} must be an array of strings`);
   }
-  const id = requireString(raw, k.id, index);
-  if (id === '') bad(`Events[${index}].${k.id} must not be empty`);
-  const notBefore = f.notBefore(raw[k.notBefore], k.notBefore, index);
+  const id = requireString(raw, k.id, at);
+  if (id === '') bad(`${at}.${k.id} must not be empty`);
+  const notBefore = f.notBefore(raw[k.notBefore], at, k.notBefore);
   const duration = raw[k.durationSeconds];
   if (duration !== undefined && duration !== null) {
     if (typeof duration !== 'number' || !Number.isFinite(duration) || duration < -1) {
-      bad(`Events[${index}].${k.durationSeconds} must be a number ≥ -1`);
+      bad(`${at}.${k.durationSeconds} must be a number ≥ -1`);
     }
   }
   return {
     id,
-    kind: requireString(raw, k.kind, index),
-    resourceType: optionalString(raw, k.resourceType, index) ?? 'VirtualMachine',
+    kind: requireString(raw, k.kind, at),
+    resourceType: optionalString(raw, k.resourceType, at) ?? 'VirtualMachine',
     resources: resources as string[],
-    status: requireString(raw, k.status, index),
+    status: requireString(raw, k.status, at),
     notBefore,
-    ...withOptional('description', optionalString(raw, k.description, index)),
-    ...withOptional('origin', optionalString(raw, k.origin, index)),
+    ...withOptional('description', optionalString(raw, k.description, at)),
+    ...withOptional('origin', optionalString(raw, k.origin, at)),
     ...withOptional('durationSeconds', typeof duration === 'number' ? duration : undefined),
   };
 }

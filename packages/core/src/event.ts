@@ -76,6 +76,8 @@ export interface MaintenanceDocument {
  * isoTime(0); // '1970-01-01T00:00:00.000Z'
  * ```
  */
+export function isoTime(ms: number): string;
+export function isoTime(ms: number | null): string | null;
 export function isoTime(ms: number | null): string | null {
   return ms === null ? null : new Date(ms).toISOString();
 }

@@ -1,6 +1,11 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { parseNotBefore, parseScheduledEventsDocument } from '../src/document.js';
+import {
+  parseMaintenanceDocument,
+  parseNotBefore,
+  parseScheduledEventsDocument,
+  toScheduledEventsDocument,
+} from '../src/document.js';
 import { FreezeguardError } from '../src/index.js';
 import { fixtures } from './helpers.js';
 
@@ -197,5 +202,30 @@ describe('parser properties (fast-check)', () => {
       ),
       { numRuns: 10_000 },
     );
+  });
+});
+
+describe('parseMaintenanceDocument (what a poller relays to the other processes)', () => {
+  it.each(fixtures())('reads back what was parsed from fixture $name', ({ text }) => {
+    const doc = parseScheduledEventsDocument(text);
+    expect(parseMaintenanceDocument(JSON.parse(JSON.stringify(doc)))).toEqual(doc);
+    // And Azure's wire format written back reads as the same document.
+    expect(parseScheduledEventsDocument(toScheduledEventsDocument(doc))).toEqual(doc);
+  });
+
+  it('names a bad entry by where it is in the relayed document and keeps relayed problems', () => {
+    const doc = parseMaintenanceDocument({
+      incarnation: 4,
+      events: [
+        { id: 'a', kind: 'Freeze', status: 'Scheduled', resources: ['vm'], notBefore: 'soon' },
+        { id: 'b', kind: 'Freeze', status: 'Started', resources: ['vm'], notBefore: null },
+      ],
+      problems: ['Events[3].EventId must be a string, got number'],
+    });
+    expect(doc.events.map((e) => e.id)).toEqual(['b']);
+    expect(doc.problems).toEqual([
+      'Events[3].EventId must be a string, got number',
+      'events[0].notBefore must be epoch ms or null (id a)',
+    ]);
   });
 });

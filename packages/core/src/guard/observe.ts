@@ -1,4 +1,4 @@
-import type { MaintenanceEvent } from '../event.js';
+import { isoTime, type MaintenanceEvent } from '../event.js';
 import type { Logger } from '../logger.js';
 import type { Observations } from './observations.js';
 import type { ApprovalPolicy } from './types.js';
@@ -68,9 +68,8 @@ export function observePlan(
  * ```
  */
 export function observeMessage(plan: ObservedPlan): string {
-  const iso = (ms: number) => new Date(ms).toISOString();
-  const approve = plan.approveAt === null ? 'not approve' : `approve at ${iso(plan.approveAt)}`;
-  return `freezeguard: observe: would drain at ${iso(plan.drainAt)}, ${approve}`;
+  const approve = plan.approveAt === null ? 'not approve' : `approve at ${isoTime(plan.approveAt)}`;
+  return `freezeguard: observe: would drain at ${isoTime(plan.drainAt)}, ${approve}`;
 }
 
 /**
@@ -89,7 +88,6 @@ export function announcePlans(
   policy: Parameters<typeof observePlan>[2],
   logger: Logger,
 ): void {
-  const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
   for (const t of seen.tracker.list()) {
     if (!t.relevant || !t.active || seen.memory.handled.has(t.id)) continue;
     // Once per event, again when it is rescheduled (not when it turns Started: NotBefore '').
@@ -101,9 +99,9 @@ export function announcePlans(
       mode: 'observe',
       eventId: plan.eventId,
       eventType: plan.eventType,
-      notBefore: iso(plan.notBefore),
-      drainAt: iso(plan.drainAt),
-      approveAt: iso(plan.approveAt),
+      notBefore: isoTime(plan.notBefore),
+      drainAt: isoTime(plan.drainAt),
+      approveAt: isoTime(plan.approveAt),
     };
     logger.info(facts, observeMessage(plan));
   }

@@ -1,3 +1,4 @@
+import { isoTime } from '../event.js';
 import type { FleetStatus } from '../fleet.js';
 import type { MaintenanceSource } from '../sources/source.js';
 import type { BlindStatus } from './blind-watch.js';
@@ -24,8 +25,6 @@ export interface StatusFacts {
   readonly blind: BlindStatus;
 }
 
-const iso = (ms: number): string => new Date(ms).toISOString();
-
 /** Builds the JSON-serialisable `guard.status()`. */
 export function buildStatus(f: StatusFacts): Omit<GuardStatus, 'mode'> {
   const { seen, cycle } = f;
@@ -41,7 +40,7 @@ export function buildStatus(f: StatusFacts): Omit<GuardStatus, 'mode'> {
       ...f.source.health(),
       endpoint: f.blind.endpoint,
       watching: f.blind.watching,
-      blindSince: f.blind.since === null ? null : iso(f.blind.since),
+      blindSince: isoTime(f.blind.since),
       blindCause: f.blind.cause,
     },
     blind: f.blind.blind,
@@ -51,7 +50,7 @@ export function buildStatus(f: StatusFacts): Omit<GuardStatus, 'mode'> {
       .map((t) => report(t, f)),
     cycle: cycle
       ? {
-          startedAt: iso(cycle.startedAt),
+          startedAt: isoTime(cycle.startedAt),
           eventIds: [...cycle.ids],
           prepared: cycle.prepared,
           prepareFailed: cycle.prepareFailed,
@@ -59,7 +58,7 @@ export function buildStatus(f: StatusFacts): Omit<GuardStatus, 'mode'> {
           failsafe: cycle.failsafe,
         }
       : null,
-    expectedResumeAt: f.expectedResumeAt === null ? null : iso(f.expectedResumeAt),
+    expectedResumeAt: isoTime(f.expectedResumeAt),
     participants: f.participants.list().map((p) => ({
       name: p.name,
       phase: p.phase,
@@ -78,7 +77,7 @@ function report(t: TrackedEvent, f: StatusFacts): EventReport {
     eventId: ev.id,
     eventType: ev.kind,
     eventStatus: ev.status,
-    notBefore: ev.notBefore === null ? null : iso(ev.notBefore),
+    notBefore: isoTime(ev.notBefore),
     resources: [...ev.resources],
     durationInSeconds: ev.durationSeconds ?? null,
     description: ev.description ?? null,
